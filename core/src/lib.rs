@@ -1,0 +1,43 @@
+//! rhizo-core: the protocol core of rhizo, `no_std` and sans-IO.
+//!
+//! Every protocol here is a state machine that takes bytes, time and randomness in and hands
+//! bytes, timers and events out. Nothing in this crate reads a clock, a socket, a file or OS
+//! randomness: time arrives as [`time::Instant`] (microseconds from an origin the driver picks),
+//! randomness arrives as seeds or keys in the configuration, and bytes arrive through
+//! `handle_input`. The drivers (tokio, async-io, embassy, OpenCL) own the I/O and nothing else.
+//!
+//! # The contract every state machine follows
+//! - `handle_input(now, bytes) -> Result<consumed, _>` feeds received bytes;
+//!   `handle_timeout(now)` tells it that the deadline it asked for has passed.
+//! - `poll_transmit(now, &mut [u8]) -> Option<Transmit>`, `poll_event() -> Option<Event>` and
+//!   `poll_timeout() -> Option<Instant>` hand its output back.
+//! - After any input or application call the caller drains every `poll_*` until it returns
+//!   `None`. Time only moves forward.
+//! - Every queue, table and buffer is bounded by configuration; exceeding a bound is a typed
+//!   error or a protocol reset, never growth without bound and never a panic.
+//!
+//! # Features
+//! - no features: everything runs on fixed capacities and caller buffers (a microcontroller
+//!   node without a heap).
+//! - `alloc`: owned conveniences (strings, vectors) and RSA signature verification.
+//! - `std` (default): `alloc` plus the standard library where it helps a server.
+//!
+//! # Modules so far
+//! - [`time`]: the `Instant` the driver hands in.
+//! - [`wire`]: unsigned varints, length-prefixed frames, protobuf fields.
+//! - [`multihash`], [`multibase`]: self-describing digests and text encodings.
+//!
+//! The crate builds without `std` for `thumbv7em-none-eabihf`; its own unit tests link `std`.
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+#[cfg(all(feature = "std", not(test)))]
+extern crate std;
+
+pub mod multibase;
+pub mod multihash;
+pub mod time;
+pub mod wire;

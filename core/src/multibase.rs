@@ -1,0 +1,406 @@
+//! Multibase: text encodings of bytes, named by a one-character prefix.
+//!
+//! Supported: base16 (`f`, `F`), base32 without padding (`b`, `B`), base32 with padding (`c`,
+//! `C`), base36 (`k`, `K`), base58btc (`z`), base64 (`m`), base64 with padding (`M`), base64url
+//! (`u`) and base64url with padding (`U`). Any other prefix is [`MultibaseError::UnknownBase`].
+//! Encoding writes ASCII into a caller buffer and returns it as `&str`; decoding writes bytes
+//! into a caller buffer. Decoding is strict: characters outside the alphabet (including the
+//! wrong case for a cased base), bad padding and non-zero trailing bits are errors.
+//!
+//! # Q&A
+//! *Why not the `multibase` crate?* It needs `alloc` for every call. Base16/32/64 use
+//! `data-encoding` and base58 uses `bs58`, both of which write into caller buffers. Base36 has
+//! no no_std crate that does; it is the same big-number conversion as base58 and is written
+//! here in a few lines, bounded by [`MAX_BASE36_INPUT`].
+
+use crate::wire::BufferTooSmall;
+use data_encoding::Encoding;
+
+/// The longest input base36 converts (the conversion is quadratic in the length).
+pub const MAX_BASE36_INPUT: usize = 1024;
+
+/// A multibase encoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Base {
+    /// `f`: lowercase hexadecimal.
+    Base16Lower,
+    /// `F`: uppercase hexadecimal.
+    Base16Upper,
+    /// `b`: RFC 4648 base32, lowercase, no padding (CIDv1's default).
+    Base32Lower,
+    /// `B`: RFC 4648 base32, uppercase, no padding.
+    Base32Upper,
+    /// `c`: RFC 4648 base32, lowercase, padded.
+    Base32PadLower,
+    /// `C`: RFC 4648 base32, uppercase, padded.
+    Base32PadUpper,
+    /// `k`: base36, lowercase (IPNS keys).
+    Base36Lower,
+    /// `K`: base36, uppercase.
+    Base36Upper,
+    /// `z`: base58 with the Bitcoin alphabet (PeerIds, CIDv0).
+    Base58Btc,
+    /// `m`: RFC 4648 base64, no padding.
+    Base64,
+    /// `M`: RFC 4648 base64, padded.
+    Base64Pad,
+    /// `u`: RFC 4648 base64url, no padding.
+    Base64Url,
+    /// `U`: RFC 4648 base64url, padded.
+    Base64UrlPad,
+}
+
+/// Why text could not be encoded or decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MultibaseError {
+    /// The text is empty: it has no base prefix.
+    Empty,
+    /// The prefix names no base this crate supports.
+    UnknownBase(char),
+    /// A character outside the base's alphabet, bad padding or non-zero trailing bits, at
+    /// this byte offset of the text after the prefix.
+    InvalidCharacter(usize),
+    /// The text's length is impossible for the base.
+    InvalidLength,
+    /// The input is longer than this base converts ([`MAX_BASE36_INPUT`]).
+    TooLong,
+    /// The output buffer is too small.
+    BufferTooSmall(BufferTooSmall),
+}
+
+impl core::fmt::Display for MultibaseError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            MultibaseError::Empty => f.write_str("multibase: empty text"),
+            MultibaseError::UnknownBase(c) => write!(f, "multibase: unknown base prefix {c:?}"),
+            MultibaseError::InvalidCharacter(i) => write!(f, "multibase: invalid character at {i}"),
+            MultibaseError::InvalidLength => f.write_str("multibase: invalid length"),
+            MultibaseError::TooLong => f.write_str("multibase: input too long"),
+            MultibaseError::BufferTooSmall(e) => write!(f, "multibase: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for MultibaseError {}
+
+impl From<BufferTooSmall> for MultibaseError {
+    fn from(e: BufferTooSmall) -> Self {
+        MultibaseError::BufferTooSmall(e)
+    }
+}
+
+const BASE36_LOWER: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+
+impl Base {
+    /// Every supported base.
+    pub const ALL: [Base; 13] = [
+        Base::Base16Lower,
+        Base::Base16Upper,
+        Base::Base32Lower,
+        Base::Base32Upper,
+        Base::Base32PadLower,
+        Base::Base32PadUpper,
+        Base::Base36Lower,
+        Base::Base36Upper,
+        Base::Base58Btc,
+        Base::Base64,
+        Base::Base64Pad,
+        Base::Base64Url,
+        Base::Base64UrlPad,
+    ];
+
+    /// The prefix character.
+    pub const fn code(self) -> char {
+        match self {
+            Base::Base16Lower => 'f',
+            Base::Base16Upper => 'F',
+            Base::Base32Lower => 'b',
+            Base::Base32Upper => 'B',
+            Base::Base32PadLower => 'c',
+            Base::Base32PadUpper => 'C',
+            Base::Base36Lower => 'k',
+            Base::Base36Upper => 'K',
+            Base::Base58Btc => 'z',
+            Base::Base64 => 'm',
+            Base::Base64Pad => 'M',
+            Base::Base64Url => 'u',
+            Base::Base64UrlPad => 'U',
+        }
+    }
+
+    /// The base a prefix character names.
+    pub fn from_code(code: char) -> Result<Base, MultibaseError> {
+        Base::ALL
+            .into_iter()
+            .find(|b| b.code() == code)
+            .ok_or(MultibaseError::UnknownBase(code))
+    }
+
+    /// The data-encoding engine and whether its output must be lowercased (data-encoding's
+    /// base32 alphabets are uppercase). `None` for base36 and base58.
+    fn rfc4648(self) -> Option<(&'static Encoding, Case)> {
+        use data_encoding as de;
+        Some(match self {
+            Base::Base16Lower => (&de::HEXLOWER, Case::Lower),
+            Base::Base16Upper => (&de::HEXUPPER, Case::Upper),
+            Base::Base32Lower => (&de::BASE32_NOPAD, Case::Lower),
+            Base::Base32Upper => (&de::BASE32_NOPAD, Case::Upper),
+            Base::Base32PadLower => (&de::BASE32, Case::Lower),
+            Base::Base32PadUpper => (&de::BASE32, Case::Upper),
+            Base::Base64 => (&de::BASE64_NOPAD, Case::Mixed),
+            Base::Base64Pad => (&de::BASE64, Case::Mixed),
+            Base::Base64Url => (&de::BASE64URL_NOPAD, Case::Mixed),
+            Base::Base64UrlPad => (&de::BASE64URL, Case::Mixed),
+            Base::Base36Lower | Base::Base36Upper | Base::Base58Btc => return None,
+        })
+    }
+
+    /// An upper bound on the characters [`Base::encode`] writes for `len` bytes, no prefix.
+    pub fn encoded_len(self, len: usize) -> usize {
+        match self {
+            // log(256)/log(58) < 1.3658 and log(256)/log(36) < 1.5475.
+            Base::Base58Btc => len + len.div_ceil(2) + 1,
+            Base::Base36Lower | Base::Base36Upper => len * 2 + 1,
+            _ => self.rfc4648().map_or(0, |(e, _)| e.encode_len(len)),
+        }
+    }
+
+    /// Encodes `data` in this base without the prefix, into `out`.
+    pub fn encode<'o>(self, data: &[u8], out: &'o mut [u8]) -> Result<&'o str, MultibaseError> {
+        let n = match self {
+            Base::Base58Btc => bs58::encode(data).onto(&mut *out).map_err(|_| {
+                MultibaseError::BufferTooSmall(BufferTooSmall {
+                    required: self.encoded_len(data.len()),
+                })
+            })?,
+            Base::Base36Lower | Base::Base36Upper => {
+                let n = base36_encode(data, out)?;
+                if self == Base::Base36Upper {
+                    out[..n].make_ascii_uppercase();
+                }
+                n
+            }
+            _ => {
+                let (enc, case) = self.rfc4648().expect("rfc4648 base");
+                let n = enc.encode_len(data.len());
+                let dst = out.get_mut(..n).ok_or(BufferTooSmall { required: n })?;
+                enc.encode_mut(data, dst);
+                if case == Case::Lower {
+                    dst.make_ascii_lowercase();
+                }
+                n
+            }
+        };
+        Ok(core::str::from_utf8(&out[..n]).expect("every alphabet is ASCII"))
+    }
+
+    /// Decodes `text` (without the prefix) from this base into `out`; returns the byte count.
+    pub fn decode(self, text: &str, out: &mut [u8]) -> Result<usize, MultibaseError> {
+        let text = text.as_bytes();
+        match self {
+            Base::Base58Btc => bs58::decode(text).onto(out).map_err(|e| match e {
+                bs58::decode::Error::BufferTooSmall => {
+                    MultibaseError::BufferTooSmall(BufferTooSmall {
+                        required: text.len(),
+                    })
+                }
+                bs58::decode::Error::InvalidCharacter { index, .. } => {
+                    MultibaseError::InvalidCharacter(index)
+                }
+                _ => MultibaseError::InvalidCharacter(0),
+            }),
+            Base::Base36Lower | Base::Base36Upper => {
+                base36_decode(text, self == Base::Base36Upper, out)
+            }
+            _ => {
+                let (enc, case) = self.rfc4648().expect("rfc4648 base");
+                let bad_case = |c: &u8| match case {
+                    Case::Lower => c.is_ascii_uppercase(),
+                    Case::Upper => c.is_ascii_lowercase(),
+                    Case::Mixed => false,
+                };
+                // data-encoding's alphabets are uppercase: fold a lowercase base into them on
+                // a small stack buffer, chunk by chunk, after checking the text's case.
+                if let Some(i) = text.iter().position(bad_case) {
+                    return Err(MultibaseError::InvalidCharacter(i));
+                }
+                let n = enc
+                    .decode_len(text.len())
+                    .map_err(|_| MultibaseError::InvalidLength)?;
+                let dst = out.get_mut(..n).ok_or(BufferTooSmall { required: n })?;
+                let decoded = if case == Case::Lower {
+                    decode_folded(enc, text, dst)?
+                } else {
+                    enc.decode_mut(text, dst)
+                        .map_err(|e| decode_error(e.error))?
+                };
+                Ok(decoded)
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Case {
+    Lower,
+    Upper,
+    Mixed,
+}
+
+fn decode_error(e: data_encoding::DecodeError) -> MultibaseError {
+    match e.kind {
+        data_encoding::DecodeKind::Length => MultibaseError::InvalidLength,
+        _ => MultibaseError::InvalidCharacter(e.position),
+    }
+}
+
+/// Decodes lowercase base32 with an uppercase engine: whole 8-character blocks are uppercased on
+/// the stack and decoded block by block, the last block carrying any padding or partial tail.
+fn decode_folded(enc: &Encoding, text: &[u8], out: &mut [u8]) -> Result<usize, MultibaseError> {
+    const BLOCK: usize = 8 * 32; // characters per round: a multiple of base32's 8-char block
+    let mut written = 0;
+    let mut offset = 0;
+    for chunk in text.chunks(BLOCK) {
+        let mut upper = [0u8; BLOCK];
+        let upper = &mut upper[..chunk.len()];
+        upper.copy_from_slice(chunk);
+        upper.make_ascii_uppercase();
+        let n = enc
+            .decode_len(upper.len())
+            .map_err(|_| MultibaseError::InvalidLength)?;
+        let dst = out.get_mut(written..written + n).ok_or(BufferTooSmall {
+            required: written + n,
+        })?;
+        let got = enc.decode_mut(upper, dst).map_err(|e| {
+            let mut err = decode_error(e.error);
+            if let MultibaseError::InvalidCharacter(i) = &mut err {
+                *i += offset;
+            }
+            err
+        })?;
+        written += got;
+        offset += chunk.len();
+    }
+    Ok(written)
+}
+
+/// Big-number conversion of bytes to base36 digits, leading zero bytes kept as `0` digits.
+fn base36_encode(data: &[u8], out: &mut [u8]) -> Result<usize, MultibaseError> {
+    if data.len() > MAX_BASE36_INPUT {
+        return Err(MultibaseError::TooLong);
+    }
+    let zeros = data.iter().take_while(|&&b| b == 0).count();
+    // Digits, least significant first, accumulated in `out` itself.
+    let mut len = 0usize;
+    for &byte in &data[zeros..] {
+        let mut carry = u32::from(byte);
+        for d in out[..len].iter_mut() {
+            carry += u32::from(*d) << 8;
+            *d = (carry % 36) as u8;
+            carry /= 36;
+        }
+        while carry > 0 {
+            let slot = out.get_mut(len).ok_or(BufferTooSmall {
+                required: Base::Base36Lower.encoded_len(data.len()),
+            })?;
+            *slot = (carry % 36) as u8;
+            carry /= 36;
+            len += 1;
+        }
+    }
+    let total = zeros + len;
+    if out.len() < total {
+        return Err(BufferTooSmall { required: total }.into());
+    }
+    out.copy_within(0..len, zeros);
+    out[..zeros].fill(0);
+    out[zeros..total].reverse();
+    for d in &mut out[..total] {
+        *d = BASE36_LOWER[usize::from(*d)];
+    }
+    Ok(total)
+}
+
+fn base36_decode(text: &[u8], upper: bool, out: &mut [u8]) -> Result<usize, MultibaseError> {
+    if text.len() > MAX_BASE36_INPUT * 2 {
+        return Err(MultibaseError::TooLong);
+    }
+    let zeros = text.iter().take_while(|&&c| c == b'0').count();
+    // Bytes, least significant first.
+    let mut len = 0usize;
+    for (i, &c) in text.iter().enumerate().skip(zeros) {
+        let digit = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'z' if !upper => c - b'a' + 10,
+            b'A'..=b'Z' if upper => c - b'A' + 10,
+            _ => return Err(MultibaseError::InvalidCharacter(i)),
+        };
+        let mut carry = u32::from(digit);
+        for b in out[..len].iter_mut() {
+            carry += u32::from(*b) * 36;
+            *b = carry as u8;
+            carry >>= 8;
+        }
+        while carry > 0 {
+            let slot = out.get_mut(len).ok_or(BufferTooSmall {
+                required: text.len(),
+            })?;
+            *slot = carry as u8;
+            carry >>= 8;
+            len += 1;
+        }
+    }
+    let total = zeros + len;
+    if out.len() < total {
+        return Err(BufferTooSmall { required: total }.into());
+    }
+    out.copy_within(0..len, zeros);
+    out[..zeros].fill(0);
+    out[zeros..total].reverse();
+    Ok(total)
+}
+
+/// Encodes `data` with `base`, prefix included, into `out`.
+pub fn encode<'o>(base: Base, data: &[u8], out: &'o mut [u8]) -> Result<&'o str, MultibaseError> {
+    let (prefix, rest) = out.split_first_mut().ok_or(BufferTooSmall {
+        required: 1 + base.encoded_len(data.len()),
+    })?;
+    *prefix = base.code() as u8;
+    let n = base.encode(data, rest)?.len();
+    Ok(core::str::from_utf8(&out[..=n]).expect("ASCII"))
+}
+
+/// An upper bound on the characters [`encode`] writes for `len` bytes, prefix included.
+pub fn encoded_len(base: Base, len: usize) -> usize {
+    1 + base.encoded_len(len)
+}
+
+/// Decodes multibase `text` into `out`: the base it named and the byte count.
+pub fn decode(text: &str, out: &mut [u8]) -> Result<(Base, usize), MultibaseError> {
+    let code = text.chars().next().ok_or(MultibaseError::Empty)?;
+    let base = Base::from_code(code)?;
+    let n = base.decode(&text[code.len_utf8()..], out)?;
+    Ok((base, n))
+}
+
+/// Encodes `data` with `base`, prefix included, into a new string.
+#[cfg(feature = "alloc")]
+pub fn encode_to_string(base: Base, data: &[u8]) -> alloc::string::String {
+    let mut buf = alloc::vec![0u8; encoded_len(base, data.len())];
+    let n = encode(base, data, &mut buf)
+        .expect("sized by encoded_len")
+        .len();
+    buf.truncate(n);
+    alloc::string::String::from_utf8(buf).expect("ASCII")
+}
+
+/// Decodes multibase `text` into a new vector.
+#[cfg(feature = "alloc")]
+pub fn decode_to_vec(text: &str) -> Result<(Base, alloc::vec::Vec<u8>), MultibaseError> {
+    // No base makes fewer characters per byte than base16's two, bar base32/36/58/64 which all
+    // need more than one; `text.len()` bytes is always enough.
+    let mut buf = alloc::vec![0u8; text.len()];
+    let (base, n) = decode(text, &mut buf)?;
+    buf.truncate(n);
+    Ok((base, buf))
+}
