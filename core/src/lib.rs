@@ -26,6 +26,7 @@
 //! - [`time`]: the `Instant` the driver hands in.
 //! - [`wire`]: unsigned varints, length-prefixed frames, protobuf fields.
 //! - [`multihash`], [`multibase`]: self-describing digests and text encodings.
+//! - [`multistream`]: multistream-select 1.0 dialer and listener negotiators.
 //!
 //! The crate builds without `std` for `thumbv7em-none-eabihf`; its own unit tests link `std`.
 #![cfg_attr(not(test), no_std)]
@@ -39,5 +40,6 @@ extern crate std;
 
 pub mod multibase;
 pub mod multihash;
+pub mod multistream;
 pub mod time;
 pub mod wire;
