@@ -24,8 +24,11 @@
 //!
 //! # Modules so far
 //! - [`time`]: the `Instant` the driver hands in.
+//! - [`crypto`]: the provider seam (AEAD, X25519, SHA-256, HKDF, ed25519) and its portable
+//!   implementation.
 //! - [`wire`]: unsigned varints, length-prefixed frames, protobuf fields.
 //! - [`multihash`], [`multibase`]: self-describing digests and text encodings.
+//! - [`noise`]: the Noise XX handshake and transport framing.
 //! - [`multistream`]: multistream-select 1.0 dialer and listener negotiators.
 //!
 //! The crate builds without `std` for `thumbv7em-none-eabihf`; its own unit tests link `std`.
@@ -38,8 +41,10 @@ extern crate alloc;
 #[cfg(all(feature = "std", not(test)))]
 extern crate std;
 
+pub mod crypto;
 pub mod multibase;
 pub mod multihash;
 pub mod multistream;
+pub mod noise;
 pub mod time;
 pub mod wire;
