@@ -1,7 +1,7 @@
 //! Multiaddr: self-describing network addresses, in binary and text form.
 //!
 //! The binary form is `<varint code><value>` repeated; values are fixed-size (`ip4` 4 bytes,
-//! `ip6` 16, ports 2 big-endian, `ipcidr` 1), absent (`tcp`'s companions `tls`, `ws`, `quic-v1`,
+//! `ip6` 16, ports 2 big-endian, `ipcidr` 1), absent (`tls`, `ws`, `quic-v1`, `p2p-circuit`,
 //! ...), or a varint length then bytes (`dns*`, `sni`, `ip6zone`, `unix`, and the multihashes of
 //! `p2p` and `certhash`). The text form is `/name/value/name/...`.
 //!
