@@ -30,6 +30,7 @@
 //! - [`multihash`], [`multibase`]: self-describing digests and text encodings.
 //! - [`noise`]: the Noise XX handshake and transport framing.
 //! - [`multistream`]: multistream-select 1.0 dialer and listener negotiators.
+//! - [`multiaddr`]: network addresses in binary and text form.
 //!
 //! The crate builds without `std` for `thumbv7em-none-eabihf`; its own unit tests link `std`.
 #![cfg_attr(not(test), no_std)]
@@ -42,6 +43,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod crypto;
+pub mod multiaddr;
 pub mod multibase;
 pub mod multihash;
 pub mod multistream;
