@@ -26,6 +26,8 @@
 //! - [`time`]: the `Instant` the driver hands in.
 //! - [`wire`]: unsigned varints, length-prefixed frames, protobuf fields.
 //! - [`multihash`], [`multibase`]: self-describing digests and text encodings.
+//! - [`noise`]: the Noise handshake payload codec now, the handshake state machine later.
+//! - [`identify`]: the identify message codec now, the identify state machines later.
 //!
 //! The crate builds without `std` for `thumbv7em-none-eabihf`; its own unit tests link `std`.
 #![cfg_attr(not(test), no_std)]
@@ -37,7 +39,9 @@ extern crate alloc;
 #[cfg(all(feature = "std", not(test)))]
 extern crate std;
 
+pub mod identify;
 pub mod multibase;
 pub mod multihash;
+pub mod noise;
 pub mod time;
 pub mod wire;
