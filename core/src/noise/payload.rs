@@ -14,8 +14,10 @@
 //! ```
 //! Field numbers and types as in libp2p/specs `noise/README.md` and rust-libp2p
 //! `transports/noise/src/generated/payload.proto` (proto3 there, proto2 with `optional` in
-//! go-libp2p; the bytes on the wire are the same). Field 3 (`libp2p_data` in the first draft of
-//! the spec) is no longer sent and is skipped like any unknown field.
+//! go-libp2p; the bytes on the wire are the same). The first draft of the spec had
+//! `bytes libp2p_data = 3` and `bytes libp2p_data_signature = 4`; no implementation sends them
+//! now. Field 3 is skipped like any unknown field; field 4 is read as `extensions`, as
+//! rust-libp2p, go-libp2p and js-libp2p read it.
 //!
 //! [`NoiseHandshakePayload`] and [`NoiseExtensions`] are views: `decode` validates once, then
 //! the accessors borrow from the input. [`NoiseHandshakePayloadBuilder`] writes a payload into a
