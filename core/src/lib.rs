@@ -28,9 +28,10 @@
 //!   implementation.
 //! - [`wire`]: unsigned varints, length-prefixed frames, protobuf fields.
 //! - [`multihash`], [`multibase`]: self-describing digests and text encodings.
-//! - [`noise`]: the Noise XX handshake and transport framing.
-//! - [`multistream`]: multistream-select 1.0 dialer and listener negotiators.
 //! - [`multiaddr`]: network addresses in binary and text form.
+//! - [`multistream`]: multistream-select 1.0 dialer and listener negotiators.
+//! - [`noise`]: the Noise XX handshake, transport framing and the libp2p handshake payload.
+//! - [`identify`]: the identify message codec now, the identify state machines later.
 //!
 //! The crate builds without `std` for `thumbv7em-none-eabihf`; its own unit tests link `std`.
 #![cfg_attr(not(test), no_std)]
@@ -43,6 +44,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod crypto;
+pub mod identify;
 pub mod multiaddr;
 pub mod multibase;
 pub mod multihash;

@@ -6,11 +6,18 @@
 //! - [`NoiseTransport`]: the two transport cipher states and libp2p's framing: every message
 //!   is a 2-byte big-endian length, then at most 65535 bytes of ciphertext with its 16-byte tag.
 //!   Frames are sealed and opened in place in the caller's buffers.
+//! - [`payload`]: the libp2p handshake payload (identity key, signature over the static key,
+//!   extensions for early muxer negotiation).
 
+pub mod payload;
 mod symmetric;
 mod transport;
 mod xx;
 
+pub use payload::{
+    NoiseExtensions, NoiseExtensionsBuilder, NoiseHandshakePayload, NoiseHandshakePayloadBuilder,
+    STATIC_KEY_SIGNATURE_PREFIX, static_key_signing_input,
+};
 pub use symmetric::CipherState;
 pub use transport::{MAX_FRAME_LEN, MAX_PLAINTEXT_LEN, NoiseTransport, OpenedFrame};
 pub use xx::{HandshakeXX, PROTOCOL_NAME};
