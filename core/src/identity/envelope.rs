@@ -124,7 +124,12 @@ pub fn signing_input_len(domain: &str, payload_type: &[u8], payload: &[u8]) -> u
 
 /// Bytes of the sealed envelope for a key that encodes in `key_len` bytes and a signature of
 /// `signature_len` bytes.
-pub fn sealed_len(key_len: usize, payload_type: &[u8], payload: &[u8], signature_len: usize) -> usize {
+pub fn sealed_len(
+    key_len: usize,
+    payload_type: &[u8],
+    payload: &[u8],
+    signature_len: usize,
+) -> usize {
     proto::len_field_len(1, key_len)
         + proto::len_field_len(2, payload_type.len())
         + proto::len_field_len(3, payload.len())
@@ -144,8 +149,12 @@ pub fn seal<'o, S: Signer + ?Sized>(
 ) -> Result<&'o [u8], SealError> {
     let key = signer.public_key();
     let max_sig = signer.max_signature_len().min(MAX_SIGNATURE_LEN);
-    let required = signing_input_len(domain, payload_type, payload)
-        .max(sealed_len(key.encoded_len(), payload_type, payload, max_sig));
+    let required = signing_input_len(domain, payload_type, payload).max(sealed_len(
+        key.encoded_len(),
+        payload_type,
+        payload,
+        max_sig,
+    ));
     if out.len() < required {
         return Err(BufferTooSmall { required }.into());
     }
@@ -154,7 +163,9 @@ pub fn seal<'o, S: Signer + ?Sized>(
     let sig_len = signer
         .sign(&out[..input_len], &mut signature[..max_sig])
         .map_err(SealError::Sign)?;
-    let signature = signature.get(..sig_len).ok_or(SealError::Sign(SignError::Failed))?;
+    let signature = signature
+        .get(..sig_len)
+        .ok_or(SealError::Sign(SignError::Failed))?;
     let mut w = Writer::new(out);
     w.message(1, |w| {
         super::keys::write_key_message(w, key.key_type(), key.data())
@@ -208,4 +219,94 @@ pub fn open<'a>(bytes: &'a [u8], expected_domain: &str) -> Result<OpenedEnvelope
         payload,
         signature,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::Keypair;
+    use proptest::prelude::*;
+
+    fn sealed(domain: &str, payload_type: &[u8], payload: &[u8]) -> Vec<u8> {
+        let keypair = Keypair::from_seed([7; 32]);
+        let mut out = vec![0u8; 1024];
+        let n = seal(&keypair, domain, payload_type, payload, &mut out)
+            .unwrap()
+            .len();
+        out.truncate(n);
+        out
+    }
+
+    #[test]
+    fn seal_then_open() {
+        let bytes = sealed("test-domain", b"/t", b"hello");
+        let opened = open(&bytes, "test-domain").unwrap();
+        assert_eq!(opened.payload_type, b"/t");
+        assert_eq!(opened.payload, b"hello");
+        assert_eq!(opened.public_key, Keypair::from_seed([7; 32]).public());
+        assert_eq!(
+            open(&bytes, "test-domaim"),
+            Err(OpenError::InvalidSignature)
+        );
+        // The signature covers exactly the length-prefixed domain, type and payload.
+        let keypair = Keypair::from_seed([7; 32]);
+        let mut input = vec![11];
+        input.extend_from_slice(b"test-domain");
+        input.extend_from_slice(&[2, b'/', b't', 5]);
+        input.extend_from_slice(b"hello");
+        assert_eq!(opened.signature, &keypair.sign(&input)[..]);
+        // Every single-byte change is caught.
+        for i in 0..bytes.len() {
+            let mut changed = bytes.clone();
+            changed[i] ^= 0x01;
+            assert!(open(&changed, "test-domain").is_err(), "byte {i}");
+        }
+    }
+
+    #[test]
+    fn missing_fields_and_small_buffers() {
+        let bytes = sealed("d", b"", b"");
+        let opened = open(&bytes, "d").unwrap();
+        assert!(opened.payload.is_empty() && opened.payload_type.is_empty());
+        assert_eq!(
+            open(&[], "d"),
+            Err(OpenError::Proto(ProtoError::MissingField { field: 1 }))
+        );
+        let mut out = [0u8; 20];
+        let keypair = Keypair::from_seed([1; 32]);
+        let need = sealed_len(36, b"t", b"p", 64);
+        assert_eq!(
+            seal(&keypair, "d", b"t", b"p", &mut out),
+            Err(SealError::BufferTooSmall(BufferTooSmall { required: need }))
+        );
+        let mut exact = vec![0u8; need];
+        assert_eq!(
+            seal(&keypair, "d", b"t", b"p", &mut exact).unwrap().len(),
+            need
+        );
+        // A long domain makes the signing input the larger of the two.
+        let domain = "x".repeat(300);
+        let need = signing_input_len(&domain, b"t", b"p");
+        let mut out = vec![0u8; need - 1];
+        assert!(seal(&keypair, &domain, b"t", b"p", &mut out).is_err());
+        let mut out = vec![0u8; need];
+        let bytes = seal(&keypair, &domain, b"t", b"p", &mut out).unwrap();
+        assert!(open(bytes, &domain).is_ok());
+    }
+
+    proptest! {
+        #[test]
+        fn round_trip(domain in "\\PC{0,20}", pt in proptest::collection::vec(any::<u8>(), 0..8),
+                      payload in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let bytes = sealed(&domain, &pt, &payload);
+            let opened = open(&bytes, &domain).unwrap();
+            prop_assert_eq!(opened.payload_type, &pt[..]);
+            prop_assert_eq!(opened.payload, &payload[..]);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = open(&bytes, "d");
+        }
+    }
 }

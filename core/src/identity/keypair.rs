@@ -158,7 +158,8 @@ mod tests {
     // The Ed25519 private key test vector of the peer-ids spec (libp2p/specs,
     // peer-ids/peer-ids.md, "Test vectors").
     const SPEC_PRIVATE: &str = "080112407e0830617c4a7de83925dfb2694556b12936c477a0e1feb2e148ec9da60fee7d1ed1e8fae2c4a144b8be8fd4b47bf3d3b34b871c3cacf6010f0e42d474fce27e";
-    const SPEC_PUBLIC: &str = "080112201ed1e8fae2c4a144b8be8fd4b47bf3d3b34b871c3cacf6010f0e42d474fce27e";
+    const SPEC_PUBLIC: &str =
+        "080112201ed1e8fae2c4a144b8be8fd4b47bf3d3b34b871c3cacf6010f0e42d474fce27e";
 
     #[test]
     fn spec_private_key_round_trip() {
@@ -200,12 +201,11 @@ mod tests {
     #[test]
     fn rfc8032_test_1() {
         // RFC 8032 section 7.1, TEST 1 (empty message).
-        let seed: [u8; 32] = hex::decode(
-            "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
-        )
-        .unwrap()
-        .try_into()
-        .unwrap();
+        let seed: [u8; 32] =
+            hex::decode("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+                .unwrap()
+                .try_into()
+                .unwrap();
         let keypair = Keypair::from_seed(seed);
         assert_eq!(
             hex::encode(keypair.public_bytes()),

@@ -41,8 +41,8 @@ pub const MAX_SECP256K1_KEY_LEN: usize = 65;
 /// The most bytes the `Data` of an ECDSA key takes (P-256 SPKI with an uncompressed point).
 pub const MAX_ECDSA_KEY_LEN: usize = 91;
 /// The most bytes an encoded [`PublicKey`] takes.
-pub const MAX_PUBLIC_KEY_PROTO_LEN: usize = proto::varint_field_len(1, 3)
-    + proto::len_field_len(2, MAX_RSA_KEY_LEN);
+pub const MAX_PUBLIC_KEY_PROTO_LEN: usize =
+    proto::varint_field_len(1, 3) + proto::len_field_len(2, MAX_RSA_KEY_LEN);
 /// The smallest RSA modulus accepted, in bits.
 pub const MIN_RSA_BITS: usize = 2048;
 /// The largest RSA modulus accepted, in bits (go-libp2p's and ring's bound).
@@ -207,10 +207,7 @@ impl PublicKey {
         };
         let invalid = KeyError::InvalidKeyData(key_type);
         match key_type {
-            KeyType::Ed25519 => data
-                .try_into()
-                .map(PublicKey::Ed25519)
-                .map_err(|_| invalid),
+            KeyType::Ed25519 => data.try_into().map(PublicKey::Ed25519).map_err(|_| invalid),
             KeyType::Secp256k1 => {
                 k256::ecdsa::VerifyingKey::from_sec1_bytes(data).map_err(|_| invalid)?;
                 heapless::Vec::from_slice(data)
@@ -478,7 +475,9 @@ mod tests {
 
     #[test]
     fn non_canonical_encodings_are_refused() {
-        let good = hex::decode("080112201ed1e8fae2c4a144b8be8fd4b47bf3d3b34b871c3cacf6010f0e42d474fce27e").unwrap();
+        let good =
+            hex::decode("080112201ed1e8fae2c4a144b8be8fd4b47bf3d3b34b871c3cacf6010f0e42d474fce27e")
+                .unwrap();
         assert!(PublicKey::decode(&good).is_ok());
         // Fields swapped.
         let mut swapped = good[2..].to_vec();
@@ -505,7 +504,10 @@ mod tests {
             PublicKey::decode(&[0x08, 0x01, 0x12, 0x01, 0x00]),
             Err(KeyError::InvalidKeyData(KeyType::Ed25519))
         );
-        assert_eq!(PublicKey::decode(&[]), Err(ProtoError::MissingField { field: 1 }.into()));
+        assert_eq!(
+            PublicKey::decode(&[]),
+            Err(ProtoError::MissingField { field: 1 }.into())
+        );
     }
 
     #[test]
@@ -516,7 +518,10 @@ mod tests {
         assert_eq!(der_positive_integer(&[0x00]), None);
         assert_eq!(der_positive_integer(&[0x01, 0x00]), Some(&[0x01, 0x00][..]));
         assert_eq!(der_element(&[0x30, 0x81, 0x10], 0x30), None);
-        assert_eq!(der_element(&[0x30, 0x01, 0xaa, 0xbb], 0x30), Some((&[0xaa][..], &[0xbb][..])));
+        assert_eq!(
+            der_element(&[0x30, 0x01, 0xaa, 0xbb], 0x30),
+            Some((&[0xaa][..], &[0xbb][..]))
+        );
     }
 
     proptest! {

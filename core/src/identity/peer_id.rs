@@ -174,7 +174,11 @@ impl PeerId {
 
     /// Writes the CIDv1 (`libp2p-key`) form in multibase `base` into `out`; [`MAX_CID_TEXT_LEN`]
     /// bytes always suffice.
-    pub fn to_cid_text<'o>(&self, base: Base, out: &'o mut [u8]) -> Result<&'o str, BufferTooSmall> {
+    pub fn to_cid_text<'o>(
+        &self,
+        base: Base,
+        out: &'o mut [u8],
+    ) -> Result<&'o str, BufferTooSmall> {
         let (cid, len) = self.to_cid_bytes();
         multibase::encode(base, &cid[..len], out).map_err(|_| BufferTooSmall {
             required: multibase::encoded_len(base, len),
@@ -274,8 +278,8 @@ mod tests {
     #[test]
     fn spec_examples() {
         // The examples of the peer-ids spec (libp2p/specs, peer-ids/peer-ids.md, "Decoding").
-        let cid = PeerId::parse("bafzbeie5745rpv2m6tjyuugywy4d5ewrqgqqhfnf445he3omzpjbx5xqxe")
-            .unwrap();
+        let cid =
+            PeerId::parse("bafzbeie5745rpv2m6tjyuugywy4d5ewrqgqqhfnf445he3omzpjbx5xqxe").unwrap();
         let legacy = PeerId::parse("QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N").unwrap();
         assert_eq!(cid, legacy);
         assert_eq!(cid.multihash().code(), multihash::code::SHA2_256);
@@ -285,12 +289,18 @@ mod tests {
             legacy.to_cid_text(Base::Base32Lower, &mut buf).unwrap(),
             "bafzbeie5745rpv2m6tjyuugywy4d5ewrqgqqhfnf445he3omzpjbx5xqxe"
         );
-        assert_eq!(cid.to_string(), "QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N");
+        assert_eq!(
+            cid.to_string(),
+            "QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N"
+        );
         let ed = PeerId::parse("12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA").unwrap();
         assert_eq!(ed.multihash().code(), multihash::code::IDENTITY);
         let key = ed.public_key().unwrap().unwrap();
         assert!(ed.matches(&key));
-        assert_eq!(ed.to_string(), "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA");
+        assert_eq!(
+            ed.to_string(),
+            "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA"
+        );
         // The same PeerId as a CID in base36 and base58 (multibase 'z') parses too.
         let k = ed.to_cid_string(Base::Base36Lower);
         assert!(k.starts_with('k'));
@@ -340,7 +350,8 @@ mod tests {
 
     fn arb_peer_id() -> impl Strategy<Value = PeerId> {
         prop_oneof![
-            any::<[u8; 32]>().prop_map(|d| PeerId::from_multihash(Multihash::wrap(0x12, &d).unwrap()).unwrap()),
+            any::<[u8; 32]>()
+                .prop_map(|d| PeerId::from_multihash(Multihash::wrap(0x12, &d).unwrap()).unwrap()),
             proptest::collection::vec(any::<u8>(), 0..=42)
                 .prop_map(|d| PeerId::from_multihash(Multihash::identity(&d).unwrap()).unwrap()),
         ]

@@ -136,7 +136,11 @@ impl<'a> PeerRecord<'a> {
 }
 
 /// Bytes [`encode`] writes.
-pub fn encoded_len<'m>(peer_id: &PeerId, seq: u64, addresses: impl IntoIterator<Item = &'m [u8]>) -> usize {
+pub fn encoded_len<'m>(
+    peer_id: &PeerId,
+    seq: u64,
+    addresses: impl IntoIterator<Item = &'m [u8]>,
+) -> usize {
     proto::len_field_len(1, peer_id.to_bytes().len())
         + proto::varint_field_len(2, seq)
         + addresses
@@ -208,5 +212,122 @@ impl<'a> SignedPeerRecord<'a> {
             return Err(PeerRecordError::SignerMismatch);
         }
         Ok(SignedPeerRecord { envelope, record })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::Keypair;
+    use crate::identity::envelope::OpenError;
+    use proptest::prelude::*;
+
+    fn sealed_record(keypair: &Keypair, seq: u64, addrs: &[&[u8]]) -> Vec<u8> {
+        let mut record = vec![0u8; 512];
+        let mut out = vec![0u8; 1024];
+        let n = seal(keypair, seq, addrs.iter().copied(), &mut record, &mut out)
+            .unwrap()
+            .len();
+        out.truncate(n);
+        out
+    }
+
+    #[test]
+    fn seal_and_open() {
+        let keypair = Keypair::from_seed([3; 32]);
+        let addrs: [&[u8]; 2] = [&[4, 1, 2, 3, 4, 6, 0, 42], &[]];
+        let bytes = sealed_record(&keypair, 1_570_215_229, &addrs);
+        let signed = SignedPeerRecord::open(&bytes).unwrap();
+        assert_eq!(signed.envelope.payload_type, PAYLOAD_TYPE);
+        assert_eq!(signed.record.seq(), 1_570_215_229);
+        assert_eq!(
+            signed.record.peer_id(),
+            PeerId::from_public_key(&keypair.public())
+        );
+        assert_eq!(signed.record.addresses().collect::<Vec<_>>(), addrs);
+        // The record is the exact encoding of its fields.
+        let mut again = [0u8; 64];
+        let enc = encode(&signed.record.peer_id(), 1_570_215_229, addrs, &mut again).unwrap();
+        assert_eq!(enc, signed.record.as_bytes());
+        assert_eq!(
+            enc.len(),
+            encoded_len(&signed.record.peer_id(), 1_570_215_229, addrs)
+        );
+    }
+
+    #[test]
+    fn legacy_domain_and_mismatches() {
+        let keypair = Keypair::from_seed([3; 32]);
+        let other = Keypair::from_seed([4; 32]);
+        let id = PeerId::from_public_key(&keypair.public());
+        let mut record = [0u8; 64];
+        let record = encode(&id, 2, [&[0u8; 2][..]], &mut record).unwrap();
+        let mut out = [0u8; 256];
+        let legacy = envelope::seal(
+            &keypair,
+            LEGACY_DOMAIN,
+            LEGACY_PAYLOAD_TYPE,
+            record,
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(SignedPeerRecord::open(legacy).unwrap().record.seq(), 2);
+        // Signed by another key than the record's peer.
+        let mut out = [0u8; 256];
+        let forged = envelope::seal(&other, DOMAIN, PAYLOAD_TYPE, record, &mut out).unwrap();
+        assert_eq!(
+            SignedPeerRecord::open(forged),
+            Err(PeerRecordError::SignerMismatch)
+        );
+        // The standard payload type with the legacy domain fails the signature.
+        let mut out = [0u8; 256];
+        let mixed =
+            envelope::seal(&keypair, LEGACY_DOMAIN, PAYLOAD_TYPE, record, &mut out).unwrap();
+        assert_eq!(
+            SignedPeerRecord::open(mixed),
+            Err(PeerRecordError::Envelope(OpenError::InvalidSignature))
+        );
+        let mut out = [0u8; 256];
+        let other_type = envelope::seal(&keypair, DOMAIN, b"x", record, &mut out).unwrap();
+        assert_eq!(
+            SignedPeerRecord::open(other_type),
+            Err(PeerRecordError::WrongPayloadType)
+        );
+    }
+
+    #[test]
+    fn decode_errors() {
+        assert!(matches!(
+            PeerRecord::decode(&[]),
+            Err(PeerRecordError::PeerId(_))
+        ));
+        assert!(matches!(
+            PeerRecord::decode(&[0x1a, 0x02, 0x08, 0x01]),
+            Err(PeerRecordError::Proto(ProtoError::WrongWireType {
+                field: 1
+            })) | Err(PeerRecordError::PeerId(_))
+        ));
+    }
+
+    proptest! {
+        #[test]
+        fn round_trip(seq: u64, addrs in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..30), 0..5)) {
+            let keypair = Keypair::from_seed([9; 32]);
+            let refs: Vec<&[u8]> = addrs.iter().map(Vec::as_slice).collect();
+            let bytes = sealed_record(&keypair, seq, &refs);
+            let signed = SignedPeerRecord::open(&bytes).unwrap();
+            prop_assert_eq!(signed.record.seq(), seq);
+            prop_assert_eq!(signed.record.addresses().collect::<Vec<_>>(), refs);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            if let Ok(record) = PeerRecord::decode(&bytes) {
+                for address in record.addresses() {
+                    prop_assert!(address.len() <= bytes.len());
+                }
+            }
+            let _ = SignedPeerRecord::open(&bytes);
+        }
     }
 }
