@@ -176,6 +176,10 @@ impl core::fmt::Display for VerifyError {
 impl core::error::Error for VerifyError {}
 
 /// A libp2p public key of any type, held inline.
+///
+/// The RSA variant makes every key [`MAX_RSA_KEY_LEN`] bytes large: boxing it would need
+/// `alloc`, and keys are few (one per connection), so the size is accepted.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub enum PublicKey {
     /// An Ed25519 key.

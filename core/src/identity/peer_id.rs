@@ -179,14 +179,14 @@ impl PeerId {
         base: Base,
         out: &'o mut [u8],
     ) -> Result<&'o str, BufferTooSmall> {
-        let (cid, len) = self.to_cid_bytes();
+        let (cid, len) = self.cid_bytes();
         multibase::encode(base, &cid[..len], out).map_err(|_| BufferTooSmall {
             required: multibase::encoded_len(base, len),
         })
     }
 
     /// The CIDv1 binary form: `<varint 1><varint 0x72><multihash>`.
-    fn to_cid_bytes(&self) -> ([u8; MAX_CID_LEN], usize) {
+    fn cid_bytes(self) -> ([u8; MAX_CID_LEN], usize) {
         let mut cid = [0u8; MAX_CID_LEN];
         cid[..CID_HEADER.len()].copy_from_slice(&CID_HEADER);
         let n = self
