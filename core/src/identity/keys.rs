@@ -20,9 +20,9 @@
 //!
 //! *Why does an RSA key fit in [`MAX_RSA_KEY_LEN`] bytes?* Keys live inline (no heap). The bound
 //! holds every SubjectPublicKeyInfo up to about 6000 bits (RSA-4096 takes 550 bytes); go-libp2p
-//! accepts up to 8192 bits, so a larger key is the typed [`KeyError::KeyTooLarge`]. Keys under
-//! 2048 bits are [`KeyError::RsaKeyTooSmall`], as go-libp2p refuses them when it decodes and
-//! rust-libp2p (ring's `RSA_PKCS1_2048_8192_SHA256`) when it verifies.
+//! accepts up to 8192 bits, so a larger key is the typed [`KeyError::KeyTooLarge`]. Moduli
+//! outside 2048..=8192 bits are [`KeyError::RsaKeySize`], as go-libp2p refuses them when it
+//! decodes and rust-libp2p (ring's `RSA_PKCS1_2048_8192_SHA256`) when it verifies.
 //!
 //! *Which encodings are accepted?* What go-libp2p and rust-libp2p both accept: RSA as SPKI only
 //! (neither takes a bare PKCS#1 `RSAPublicKey`), secp256k1 as compressed or uncompressed SEC1
