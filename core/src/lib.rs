@@ -32,6 +32,7 @@
 //! - [`multistream`]: multistream-select 1.0 dialer and listener negotiators.
 //! - [`noise`]: the Noise XX handshake, transport framing and the libp2p handshake payload.
 //! - [`identify`]: the identify message codec now, the identify state machines later.
+//! - [`identity`]: keys, PeerIds, signed envelopes and peer records.
 //!
 //! The crate builds without `std` for `thumbv7em-none-eabihf`; its own unit tests link `std`.
 #![cfg_attr(not(test), no_std)]
@@ -45,6 +46,7 @@ extern crate std;
 
 pub mod crypto;
 pub mod identify;
+pub mod identity;
 pub mod multiaddr;
 pub mod multibase;
 pub mod multihash;

@@ -141,7 +141,8 @@ impl Base {
     fn rfc4648(self) -> Option<(&'static Encoding, Case)> {
         use data_encoding as de;
         Some(match self {
-            Base::Base16Lower => (&de::HEXLOWER, Case::Lower),
+            // Uppercase engine like base32: decoding folds lowercase text to uppercase first.
+            Base::Base16Lower => (&de::HEXUPPER, Case::Lower),
             Base::Base16Upper => (&de::HEXUPPER, Case::Upper),
             Base::Base32Lower => (&de::BASE32_NOPAD, Case::Lower),
             Base::Base32Upper => (&de::BASE32_NOPAD, Case::Upper),
