@@ -31,6 +31,7 @@
 //! - [`multiaddr`]: network addresses in binary and text form.
 //! - [`multistream`]: multistream-select 1.0 dialer and listener negotiators.
 //! - [`noise`]: the Noise XX handshake, transport framing and the libp2p handshake payload.
+//! - [`stream`]: the interface between a connection and a stream's protocol handler.
 //! - [`identify`]: the identify message codec now, the identify state machines later.
 //! - [`identity`]: keys, PeerIds, signed envelopes and peer records.
 //!
@@ -52,5 +53,6 @@ pub mod multibase;
 pub mod multihash;
 pub mod multistream;
 pub mod noise;
+pub mod stream;
 pub mod time;
 pub mod wire;
