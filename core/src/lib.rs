@@ -26,6 +26,7 @@
 //! - [`time`]: the `Instant` the driver hands in.
 //! - [`wire`]: unsigned varints, length-prefixed frames, protobuf fields.
 //! - [`multihash`], [`multibase`]: self-describing digests and text encodings.
+//! - [`cid`]: content identifiers (CIDv0 and CIDv1), binary and text.
 //!
 //! The crate builds without `std` for `thumbv7em-none-eabihf`; its own unit tests link `std`.
 #![cfg_attr(not(test), no_std)]
@@ -37,6 +38,7 @@ extern crate alloc;
 #[cfg(all(feature = "std", not(test)))]
 extern crate std;
 
+pub mod cid;
 pub mod multibase;
 pub mod multihash;
 pub mod time;
