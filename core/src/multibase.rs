@@ -222,6 +222,7 @@ impl Base {
             Base::Base36Lower | Base::Base36Upper => base36_decode(text, out),
             _ => {
                 let (enc, fold) = self.rfc4648().expect("every other base is RFC 4648");
+                check_padding(text, enc)?;
                 let n = enc
                     .decode_len(text.len())
                     .map_err(|_| MultibaseError::InvalidLength)?;
@@ -246,6 +247,27 @@ enum Fold {
     Lowercase,
     /// base32, upper case: written as is, decoded after folding to upper case.
     Uppercase,
+}
+
+/// Rejects padding anywhere but at the very end: data-encoding accepts concatenated padded
+/// blocks (`Zg==Zg==`), which would give one byte string two texts.
+fn check_padding(text: &[u8], enc: &Encoding) -> Result<(), MultibaseError> {
+    const PAD: u8 = b'=';
+    if !matches!(enc.interpret_byte(PAD), data_encoding::Character::Padding) {
+        return Ok(());
+    }
+    let Some(first) = text.iter().position(|&c| c == PAD) else {
+        return Ok(());
+    };
+    // A block holds 8 characters in base32 and 4 in base64; at most block - 1 are padding.
+    let block = if enc.bit_width() == 5 { 8 } else { 4 };
+    if let Some(i) = text[first..].iter().position(|&c| c != PAD) {
+        return Err(MultibaseError::InvalidCharacter(first + i));
+    }
+    if text.len() - first >= block {
+        return Err(MultibaseError::InvalidCharacter(first));
+    }
+    Ok(())
 }
 
 fn decode_error(e: data_encoding::DecodeError) -> MultibaseError {
@@ -491,6 +513,20 @@ mod tests {
         assert!(decode("bmzxw7", &mut out).is_err());
         assert!(decode("mZm9", &mut out).is_err());
         assert!(decode("f0", &mut out).is_err());
+        // Padding only at the very end (data-encoding would decode concatenated blocks).
+        assert_eq!(decode("MZg==", &mut out), Ok((Base::Base64Pad, 1)));
+        assert_eq!(
+            decode("MZg==Zg==", &mut out),
+            Err(MultibaseError::InvalidCharacter(4))
+        );
+        assert_eq!(
+            decode("cmy======my======", &mut out),
+            Err(MultibaseError::InvalidCharacter(8))
+        );
+        assert_eq!(
+            decode("MZm9v====", &mut out),
+            Err(MultibaseError::InvalidCharacter(4))
+        );
     }
 
     #[test]
@@ -587,11 +623,18 @@ mod tests {
         #[test]
         fn alphabet_text_never_panics(
             prefix in proptest::sample::select(Base::ALL.to_vec()),
-            body in "[0-9a-zA-Z+/=_-]{0,80}",
+            body in "[0-9a-zA-Z+/_-]{0,80}={0,3}[0-9a-zA-Z=]{0,3}",
         ) {
             let text = format!("{}{}", prefix.code(), body);
-            for len in [0, 8, 200] {
+            for len in [0, 8] {
                 let _ = decode(&text, &mut vec![0u8; len]);
+            }
+            let mut out = [0u8; 200];
+            if let Ok((base, n)) = decode(&text, &mut out) {
+                // Every base is canonical up to letter case: one text per byte string.
+                let mut again = vec![0u8; encoded_len(base, n)];
+                let encoded = encode(base, &out[..n], &mut again).unwrap();
+                prop_assert!(encoded.eq_ignore_ascii_case(&text), "{} {}", text, encoded);
             }
         }
     }

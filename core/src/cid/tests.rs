@@ -89,6 +89,7 @@ fn v0_text_and_binary() {
     assert_eq!(cid.encode(Base::Base58Btc, &mut buf), Ok(MULTIHASH_V0));
 }
 
+#[cfg(feature = "alloc")]
 #[test]
 fn multibase_wrapped_v0_is_a_v0() {
     let v0 = Cid::new_v0(Multihash::sha2_256(b"multihash")).unwrap();
@@ -212,6 +213,12 @@ fn buffers() {
         cid.encode(Base::Base32Lower, &mut small),
         Err(CidError::BufferTooSmall(_))
     ));
+}
+
+#[cfg(feature = "alloc")]
+#[test]
+fn alloc_conveniences() {
+    let cid = Cid::new_v1(codec::RAW, Multihash::sha2_256(b"hello")).unwrap();
     assert_eq!(cid.to_vec(), hex::decode(HELLO_HEX).unwrap());
     assert_eq!(
         cid.to_string_of_base(Base::Base16Lower).unwrap(),
