@@ -24,7 +24,7 @@
 use crate::wire::BufferTooSmall;
 use data_encoding::Encoding;
 
-/// The longest input base36 converts (the conversion is quadratic in the length).
+/// The most bytes base36 encodes or decodes (the conversion is quadratic in the length).
 pub const MAX_BASE36_INPUT: usize = 1024;
 
 /// A multibase encoding.
@@ -377,6 +377,10 @@ fn base36_decode(text: &[u8], out: &mut [u8]) -> Result<usize, MultibaseError> {
         }
     }
     let total = zeros + len;
+    // Decode no more than encode takes, so that whatever decodes encodes back.
+    if total > MAX_BASE36_INPUT {
+        return Err(MultibaseError::TooLong);
+    }
     if out.len() < total {
         return Err(BufferTooSmall { required: total }.into());
     }
@@ -588,6 +592,13 @@ mod tests {
         );
         let text = "k".to_owned() + &"z".repeat(MAX_BASE36_INPUT * 2 + 1);
         assert_eq!(decode(&text, &mut out), Err(MultibaseError::TooLong));
+        // Text that would decode to more bytes than encoding takes is refused too.
+        let text = "k".to_owned() + &"z".repeat(MAX_BASE36_INPUT * 2);
+        assert_eq!(decode(&text, &mut out), Err(MultibaseError::TooLong));
+        let text = "k".to_owned() + &"0".repeat(MAX_BASE36_INPUT + 1);
+        assert_eq!(decode(&text, &mut out), Err(MultibaseError::TooLong));
+        let max = vec![0xffu8; MAX_BASE36_INPUT];
+        round_trip(Base::Base36Upper, &max);
         assert_eq!(round_trip(Base::Base36Lower, &[0, 0]), "k00");
         assert_eq!(round_trip(Base::Base36Upper, &[]), "K");
     }
