@@ -228,8 +228,7 @@ impl Base {
                     .map_err(|_| MultibaseError::InvalidLength)?;
                 let dst = out.get_mut(..n).ok_or(BufferTooSmall { required: n })?;
                 if fold == Fold::None {
-                    enc.decode_mut(text, dst)
-                        .map_err(|e| decode_error(e.error))
+                    enc.decode_mut(text, dst).map_err(|e| decode_error(e.error))
                 } else {
                     decode_folded(enc, text, dst)
                 }
@@ -485,7 +484,10 @@ mod tests {
         // base58 and base64 are case-sensitive: swapping case changes (or breaks) the data.
         assert_eq!(decode("mZm9v", &mut out), Ok((Base::Base64, 3)));
         assert_eq!(&out[..3], b"foo");
-        assert_ne!(decode("mzM9V", &mut out).map(|_| &out[..3]), Ok(&b"foo"[..]));
+        assert_ne!(
+            decode("mzM9V", &mut out).map(|_| &out[..3]),
+            Ok(&b"foo"[..])
+        );
         // Characters outside the alphabet are still errors, at their offset.
         assert_eq!(
             decode("bmzxw0", &mut out),
@@ -505,10 +507,7 @@ mod tests {
     fn strict_padding_length_and_trailing_bits() {
         let mut out = [0u8; 16];
         assert_eq!(decode("b", &mut out), Ok((Base::Base32Lower, 0)));
-        assert_eq!(
-            decode("bm", &mut out),
-            Err(MultibaseError::InvalidLength)
-        );
+        assert_eq!(decode("bm", &mut out), Err(MultibaseError::InvalidLength));
         // "foo" in padded base32 is "MZXW6===": padding is required for `c` and refused for `b`.
         assert_eq!(decode("cmzxw6===", &mut out), Ok((Base::Base32PadLower, 3)));
         assert!(decode("cmzxw6", &mut out).is_err());

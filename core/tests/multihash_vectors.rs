@@ -115,7 +115,10 @@ fn readme_base_encodings() {
         (
             "111488c2f11fb2ce392acb5b2986e640211c4690073e",
             &[
-                (Base::Base32PadUpper, "CEKIRQXRD6ZM4OJKZNNSTBXGIAQRYRUQA47A===="),
+                (
+                    Base::Base32PadUpper,
+                    "CEKIRQXRD6ZM4OJKZNNSTBXGIAQRYRUQA47A====",
+                ),
                 (Base::Base58Btc, "5dsgvJGnvAfiR3K6HCBc4hcokSfmjj"),
                 (Base::Base64Pad, "ERSIwvEfss45KstbKYbmQCEcRpAHPg=="),
             ],

@@ -26,11 +26,11 @@ fn spec_example_hello() {
     assert_eq!(hex::encode(cid.to_bytes()), HELLO_HEX);
     assert_eq!(cid.to_string(), HELLO_TEXT);
     assert_eq!(HELLO_TEXT.parse::<Cid>(), Ok(cid));
-    assert_eq!(Cid::parse_with_base(HELLO_TEXT), Ok((cid, Base::Base32Lower)));
     assert_eq!(
-        Cid::from_bytes(&hex::decode(HELLO_HEX).unwrap()),
-        Ok(cid)
+        Cid::parse_with_base(HELLO_TEXT),
+        Ok((cid, Base::Base32Lower))
     );
+    assert_eq!(Cid::from_bytes(&hex::decode(HELLO_HEX).unwrap()), Ok(cid));
     assert_eq!(cid.version(), Version::V1);
     assert_eq!(cid.codec(), codec::RAW);
     assert_eq!(cid.hash().code(), multihash::code::SHA2_256);
@@ -61,7 +61,10 @@ fn v0_text_and_binary() {
     let cid = Cid::new_v0(Multihash::sha2_256(b"multihash")).unwrap();
     assert_eq!(cid.to_string(), MULTIHASH_V0);
     assert_eq!(format!("{cid:?}"), format!("Cid({MULTIHASH_V0})"));
-    assert_eq!(Cid::parse_with_base(MULTIHASH_V0), Ok((cid, Base::Base58Btc)));
+    assert_eq!(
+        Cid::parse_with_base(MULTIHASH_V0),
+        Ok((cid, Base::Base58Btc))
+    );
     assert_eq!(cid.version(), Version::V0);
     assert_eq!(cid.codec(), codec::DAG_PB);
     assert_eq!(&cid.to_bytes()[..], &v0_bytes()[..]);
