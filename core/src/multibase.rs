@@ -5,16 +5,16 @@
 //! (`u`) and base64url with padding (`U`). Any other prefix is [`MultibaseError::UnknownBase`].
 //! Encoding writes ASCII into a caller buffer and returns it as `&str`; decoding writes bytes
 //! into a caller buffer. Encoding always writes the case its prefix names. Decoding is strict
-//! about everything but letter case: characters outside the alphabet, bad padding and non-zero
-//! trailing bits are errors.
+//! about everything but letter case: characters outside the alphabet, padding that is missing,
+//! excess or anywhere but at the very end, and non-zero trailing bits are errors.
 //!
 //! # Q&A
 //! *Why does decoding accept either letter case for base16, base32 and base36?* The multibase
 //! table (`multibase.csv`) calls base32 and base36 "case-insensitive", and the official vectors
 //! (`tests/case_insensitivity.csv`, "must decode without errors") decode mixed-case base16,
-//! base32 and base36 text under both the lower- and the upper-case prefix. go-multibase (kubo)
-//! and rust-multibase accept them too. The prefix still picks the case of what is *written*.
-//! Base58 and base64 are case-sensitive alphabets and stay strict.
+//! base32 and base36 text under both the lower- and the upper-case prefix. The prefix still
+//! picks the case of what is *written*. Base58 and base64 are case-sensitive alphabets and stay
+//! strict. Up to letter case every base is canonical: one byte string has one text.
 //!
 //! *Why not the `multibase` crate?* It needs `alloc` for every call. Base16/32/64 use
 //! `data-encoding` and base58 uses `bs58`, both of which write into caller buffers. Base36 has
