@@ -34,6 +34,7 @@
 //! - [`stream`]: the interface between a connection and a stream's protocol handler.
 //! - [`identify`]: the identify message codec now, the identify state machines later.
 //! - [`identity`]: keys, PeerIds, signed envelopes and peer records.
+//! - [`cid`]: content identifiers (CIDv0 and CIDv1), binary and text.
 //!
 //! The crate builds without `std` for `thumbv7em-none-eabihf`; its own unit tests link `std`.
 #![cfg_attr(not(test), no_std)]
@@ -45,6 +46,7 @@ extern crate alloc;
 #[cfg(all(feature = "std", not(test)))]
 extern crate std;
 
+pub mod cid;
 pub mod crypto;
 pub mod identify;
 pub mod identity;

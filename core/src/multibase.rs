@@ -4,10 +4,18 @@
 //! `C`), base36 (`k`, `K`), base58btc (`z`), base64 (`m`), base64 with padding (`M`), base64url
 //! (`u`) and base64url with padding (`U`). Any other prefix is [`MultibaseError::UnknownBase`].
 //! Encoding writes ASCII into a caller buffer and returns it as `&str`; decoding writes bytes
-//! into a caller buffer. Decoding is strict: characters outside the alphabet (including the
-//! wrong case for a cased base), bad padding and non-zero trailing bits are errors.
+//! into a caller buffer. Encoding always writes the case its prefix names. Decoding is strict
+//! about everything but letter case: characters outside the alphabet, padding that is missing,
+//! excess or anywhere but at the very end, and non-zero trailing bits are errors.
 //!
 //! # Q&A
+//! *Why does decoding accept either letter case for base16, base32 and base36?* The multibase
+//! table (`multibase.csv`) calls base32 and base36 "case-insensitive", and the official vectors
+//! (`tests/case_insensitivity.csv`, "must decode without errors") decode mixed-case base16,
+//! base32 and base36 text under both the lower- and the upper-case prefix. The prefix still
+//! picks the case of what is *written*. Base58 and base64 are case-sensitive alphabets and stay
+//! strict. Up to letter case every base is canonical: one byte string has one text.
+//!
 //! *Why not the `multibase` crate?* It needs `alloc` for every call. Base16/32/64 use
 //! `data-encoding` and base58 uses `bs58`, both of which write into caller buffers. Base36 has
 //! no no_std crate that does; it is the same big-number conversion as base58 and is written
@@ -16,7 +24,7 @@
 use crate::wire::BufferTooSmall;
 use data_encoding::Encoding;
 
-/// The longest input base36 converts (the conversion is quadratic in the length).
+/// The most bytes base36 encodes or decodes (the conversion is quadratic in the length).
 pub const MAX_BASE36_INPUT: usize = 1024;
 
 /// A multibase encoding.
@@ -136,22 +144,23 @@ impl Base {
             .ok_or(MultibaseError::UnknownBase(code))
     }
 
-    /// The data-encoding engine and whether its output must be lowercased (data-encoding's
-    /// base32 alphabets are uppercase). `None` for base36 and base58.
-    fn rfc4648(self) -> Option<(&'static Encoding, Case)> {
+    /// The data-encoding engine of an RFC 4648 base, and whether its text is folded to upper case
+    /// for decoding and written in lower case (data-encoding's base32 alphabets are upper case).
+    /// `None` for base36 and base58.
+    fn rfc4648(self) -> Option<(&'static Encoding, Fold)> {
         use data_encoding as de;
         Some(match self {
-            // Uppercase engine like base32: decoding folds lowercase text to uppercase first.
-            Base::Base16Lower => (&de::HEXUPPER, Case::Lower),
-            Base::Base16Upper => (&de::HEXUPPER, Case::Upper),
-            Base::Base32Lower => (&de::BASE32_NOPAD, Case::Lower),
-            Base::Base32Upper => (&de::BASE32_NOPAD, Case::Upper),
-            Base::Base32PadLower => (&de::BASE32, Case::Lower),
-            Base::Base32PadUpper => (&de::BASE32, Case::Upper),
-            Base::Base64 => (&de::BASE64_NOPAD, Case::Mixed),
-            Base::Base64Pad => (&de::BASE64, Case::Mixed),
-            Base::Base64Url => (&de::BASE64URL_NOPAD, Case::Mixed),
-            Base::Base64UrlPad => (&de::BASE64URL, Case::Mixed),
+            // The permissive engines decode either case; encoding picks the case itself.
+            Base::Base16Lower => (&de::HEXLOWER_PERMISSIVE, Fold::None),
+            Base::Base16Upper => (&de::HEXUPPER_PERMISSIVE, Fold::None),
+            Base::Base32Lower => (&de::BASE32_NOPAD, Fold::Lowercase),
+            Base::Base32Upper => (&de::BASE32_NOPAD, Fold::Uppercase),
+            Base::Base32PadLower => (&de::BASE32, Fold::Lowercase),
+            Base::Base32PadUpper => (&de::BASE32, Fold::Uppercase),
+            Base::Base64 => (&de::BASE64_NOPAD, Fold::None),
+            Base::Base64Pad => (&de::BASE64, Fold::None),
+            Base::Base64Url => (&de::BASE64URL_NOPAD, Fold::None),
+            Base::Base64UrlPad => (&de::BASE64URL, Fold::None),
             Base::Base36Lower | Base::Base36Upper | Base::Base58Btc => return None,
         })
     }
@@ -182,11 +191,11 @@ impl Base {
                 n
             }
             _ => {
-                let (enc, case) = self.rfc4648().expect("rfc4648 base");
+                let (enc, fold) = self.rfc4648().expect("every other base is RFC 4648");
                 let n = enc.encode_len(data.len());
                 let dst = out.get_mut(..n).ok_or(BufferTooSmall { required: n })?;
                 enc.encode_mut(data, dst);
-                if case == Case::Lower {
+                if fold == Fold::Lowercase {
                     dst.make_ascii_lowercase();
                 }
                 n
@@ -210,42 +219,54 @@ impl Base {
                 }
                 _ => MultibaseError::InvalidCharacter(0),
             }),
-            Base::Base36Lower | Base::Base36Upper => {
-                base36_decode(text, self == Base::Base36Upper, out)
-            }
+            Base::Base36Lower | Base::Base36Upper => base36_decode(text, out),
             _ => {
-                let (enc, case) = self.rfc4648().expect("rfc4648 base");
-                let bad_case = |c: &u8| match case {
-                    Case::Lower => c.is_ascii_uppercase(),
-                    Case::Upper => c.is_ascii_lowercase(),
-                    Case::Mixed => false,
-                };
-                // data-encoding's alphabets are uppercase: fold a lowercase base into them on
-                // a small stack buffer, chunk by chunk, after checking the text's case.
-                if let Some(i) = text.iter().position(bad_case) {
-                    return Err(MultibaseError::InvalidCharacter(i));
-                }
+                let (enc, fold) = self.rfc4648().expect("every other base is RFC 4648");
+                check_padding(text, enc)?;
                 let n = enc
                     .decode_len(text.len())
                     .map_err(|_| MultibaseError::InvalidLength)?;
                 let dst = out.get_mut(..n).ok_or(BufferTooSmall { required: n })?;
-                let decoded = if case == Case::Lower {
-                    decode_folded(enc, text, dst)?
+                if fold == Fold::None {
+                    enc.decode_mut(text, dst).map_err(|e| decode_error(e.error))
                 } else {
-                    enc.decode_mut(text, dst)
-                        .map_err(|e| decode_error(e.error))?
-                };
-                Ok(decoded)
+                    decode_folded(enc, text, dst)
+                }
             }
         }
     }
 }
 
+/// How an RFC 4648 base's text relates to data-encoding's engine.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Case {
-    Lower,
-    Upper,
-    Mixed,
+enum Fold {
+    /// The engine decodes and writes the base's text as is.
+    None,
+    /// base32, lower case: written lowercased, decoded after folding to upper case.
+    Lowercase,
+    /// base32, upper case: written as is, decoded after folding to upper case.
+    Uppercase,
+}
+
+/// Rejects padding anywhere but at the very end: data-encoding accepts concatenated padded
+/// blocks (`Zg==Zg==`), which would give one byte string two texts.
+fn check_padding(text: &[u8], enc: &Encoding) -> Result<(), MultibaseError> {
+    const PAD: u8 = b'=';
+    if !matches!(enc.interpret_byte(PAD), data_encoding::Character::Padding) {
+        return Ok(());
+    }
+    let Some(first) = text.iter().position(|&c| c == PAD) else {
+        return Ok(());
+    };
+    // A block holds 8 characters in base32 and 4 in base64; at most block - 1 are padding.
+    let block = if enc.bit_width() == 5 { 8 } else { 4 };
+    if let Some(i) = text[first..].iter().position(|&c| c != PAD) {
+        return Err(MultibaseError::InvalidCharacter(first + i));
+    }
+    if text.len() - first >= block {
+        return Err(MultibaseError::InvalidCharacter(first));
+    }
+    Ok(())
 }
 
 fn decode_error(e: data_encoding::DecodeError) -> MultibaseError {
@@ -255,8 +276,9 @@ fn decode_error(e: data_encoding::DecodeError) -> MultibaseError {
     }
 }
 
-/// Decodes lowercase base32 with an uppercase engine: whole 8-character blocks are uppercased on
-/// the stack and decoded block by block, the last block carrying any padding or partial tail.
+/// Decodes base32 of either case with an uppercase engine: whole 8-character blocks are
+/// uppercased on the stack and decoded block by block, the last block carrying any padding or
+/// partial tail.
 fn decode_folded(enc: &Encoding, text: &[u8], out: &mut [u8]) -> Result<usize, MultibaseError> {
     const BLOCK: usize = 8 * 32; // characters per round: a multiple of base32's 8-char block
     let mut written = 0;
@@ -322,7 +344,9 @@ fn base36_encode(data: &[u8], out: &mut [u8]) -> Result<usize, MultibaseError> {
     Ok(total)
 }
 
-fn base36_decode(text: &[u8], upper: bool, out: &mut [u8]) -> Result<usize, MultibaseError> {
+/// Big-number conversion of base36 digits (either case) to bytes, leading `0` digits kept as
+/// zero bytes.
+fn base36_decode(text: &[u8], out: &mut [u8]) -> Result<usize, MultibaseError> {
     if text.len() > MAX_BASE36_INPUT * 2 {
         return Err(MultibaseError::TooLong);
     }
@@ -332,8 +356,8 @@ fn base36_decode(text: &[u8], upper: bool, out: &mut [u8]) -> Result<usize, Mult
     for (i, &c) in text.iter().enumerate().skip(zeros) {
         let digit = match c {
             b'0'..=b'9' => c - b'0',
-            b'a'..=b'z' if !upper => c - b'a' + 10,
-            b'A'..=b'Z' if upper => c - b'A' + 10,
+            b'a'..=b'z' => c - b'a' + 10,
+            b'A'..=b'Z' => c - b'A' + 10,
             _ => return Err(MultibaseError::InvalidCharacter(i)),
         };
         let mut carry = u32::from(digit);
@@ -352,6 +376,10 @@ fn base36_decode(text: &[u8], upper: bool, out: &mut [u8]) -> Result<usize, Mult
         }
     }
     let total = zeros + len;
+    // Decode no more than encode takes, so that whatever decodes encodes back.
+    if total > MAX_BASE36_INPUT {
+        return Err(MultibaseError::TooLong);
+    }
     if out.len() < total {
         return Err(BufferTooSmall { required: total }.into());
     }
@@ -404,4 +432,220 @@ pub fn decode_to_vec(text: &str) -> Result<(Base, alloc::vec::Vec<u8>), Multibas
     let (base, n) = decode(text, &mut buf)?;
     buf.truncate(n);
     Ok((base, buf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn round_trip(base: Base, data: &[u8]) -> String {
+        let mut text = vec![0u8; encoded_len(base, data.len())];
+        let encoded = encode(base, data, &mut text).unwrap().to_owned();
+        let mut back = vec![0u8; encoded.len()];
+        assert_eq!(decode(&encoded, &mut back), Ok((base, data.len())));
+        assert_eq!(&back[..data.len()], data);
+        encoded
+    }
+
+    #[test]
+    fn prefixes_are_distinct_and_round_trip() {
+        for base in Base::ALL {
+            assert_eq!(Base::from_code(base.code()), Ok(base));
+        }
+        assert_eq!(Base::from_code('Q'), Err(MultibaseError::UnknownBase('Q')));
+        assert_eq!(
+            decode("", &mut [0u8; 4]),
+            Err(MultibaseError::Empty),
+            "no prefix"
+        );
+        assert_eq!(
+            decode("🚀", &mut [0u8; 4]),
+            Err(MultibaseError::UnknownBase('🚀'))
+        );
+    }
+
+    #[test]
+    fn hex_of_both_cases() {
+        // The bug the official vectors found: lowercase hex with letters did not decode.
+        assert_eq!(round_trip(Base::Base16Lower, &[0xde, 0xad]), "fdead");
+        assert_eq!(round_trip(Base::Base16Upper, &[0xbe, 0xef]), "FBEEF");
+    }
+
+    #[test]
+    fn case_is_folded_only_where_the_spec_says() {
+        let mut out = [0u8; 16];
+        // base16, base32 and base36 accept either case under either prefix.
+        assert_eq!(decode("fDeAd", &mut out), Ok((Base::Base16Lower, 2)));
+        assert_eq!(decode("BmZxW6", &mut out), Ok((Base::Base32Upper, 3)));
+        assert_eq!(&out[..3], b"foo");
+        assert_eq!(decode("kA", &mut out), Ok((Base::Base36Lower, 1)));
+        assert_eq!(out[0], 10);
+        // base58 and base64 are case-sensitive: swapping case changes (or breaks) the data.
+        assert_eq!(decode("mZm9v", &mut out), Ok((Base::Base64, 3)));
+        assert_eq!(&out[..3], b"foo");
+        assert_ne!(
+            decode("mzM9V", &mut out).map(|_| &out[..3]),
+            Ok(&b"foo"[..])
+        );
+        // Characters outside the alphabet are still errors, at their offset.
+        assert_eq!(
+            decode("bmzxw0", &mut out),
+            Err(MultibaseError::InvalidCharacter(4))
+        );
+        assert_eq!(
+            decode("fdeag", &mut out),
+            Err(MultibaseError::InvalidCharacter(3))
+        );
+        assert_eq!(
+            decode("k1!", &mut out),
+            Err(MultibaseError::InvalidCharacter(1))
+        );
+    }
+
+    #[test]
+    fn strict_padding_length_and_trailing_bits() {
+        let mut out = [0u8; 16];
+        assert_eq!(decode("b", &mut out), Ok((Base::Base32Lower, 0)));
+        assert_eq!(decode("bm", &mut out), Err(MultibaseError::InvalidLength));
+        // "foo" in padded base32 is "MZXW6===": padding is required for `c` and refused for `b`.
+        assert_eq!(decode("cmzxw6===", &mut out), Ok((Base::Base32PadLower, 3)));
+        assert!(decode("cmzxw6", &mut out).is_err());
+        assert!(decode("bmzxw6===", &mut out).is_err());
+        // Non-zero trailing bits: the last character carries bits past the last byte.
+        assert!(decode("bmzxw7", &mut out).is_err());
+        assert!(decode("mZm9", &mut out).is_err());
+        assert!(decode("f0", &mut out).is_err());
+        // Padding only at the very end (data-encoding would decode concatenated blocks).
+        assert_eq!(decode("MZg==", &mut out), Ok((Base::Base64Pad, 1)));
+        assert_eq!(
+            decode("MZg==Zg==", &mut out),
+            Err(MultibaseError::InvalidCharacter(4))
+        );
+        assert_eq!(
+            decode("cmy======my======", &mut out),
+            Err(MultibaseError::InvalidCharacter(8))
+        );
+        assert_eq!(
+            decode("MZm9v====", &mut out),
+            Err(MultibaseError::InvalidCharacter(4))
+        );
+    }
+
+    #[test]
+    fn long_base32_spans_fold_blocks() {
+        // More than one 256-character fold block, mixed case, with an error in the second one.
+        let data: Vec<u8> = (0..=255u8).cycle().take(400).collect();
+        let text = round_trip(Base::Base32PadLower, &data);
+        let mut mixed = text.clone().into_bytes();
+        for c in mixed.iter_mut().skip(1).step_by(3) {
+            c.make_ascii_uppercase();
+        }
+        let mixed = String::from_utf8(mixed).unwrap();
+        let mut out = vec![0u8; 500];
+        assert_eq!(decode(&mixed, &mut out), Ok((Base::Base32PadLower, 400)));
+        assert_eq!(&out[..400], &data[..]);
+        let mut bad = text.into_bytes();
+        bad[301] = b'1';
+        let bad = String::from_utf8(bad).unwrap();
+        assert_eq!(
+            decode(&bad, &mut out),
+            Err(MultibaseError::InvalidCharacter(300))
+        );
+    }
+
+    #[test]
+    fn buffers_too_small_are_errors() {
+        for base in Base::ALL {
+            let data = [0xffu8; 20];
+            let mut tiny = [0u8; 3];
+            assert!(
+                matches!(
+                    encode(base, &data, &mut tiny),
+                    Err(MultibaseError::BufferTooSmall(_))
+                ),
+                "{base:?}"
+            );
+            let text = round_trip(base, &data);
+            assert!(
+                matches!(
+                    decode(&text, &mut tiny),
+                    Err(MultibaseError::BufferTooSmall(_))
+                ),
+                "{base:?}"
+            );
+        }
+        assert!(matches!(
+            encode(Base::Base16Lower, b"x", &mut []),
+            Err(MultibaseError::BufferTooSmall(_))
+        ));
+    }
+
+    #[test]
+    fn base36_limits() {
+        let big = vec![1u8; MAX_BASE36_INPUT + 1];
+        let mut out = vec![0u8; 4096];
+        assert_eq!(
+            Base::Base36Lower.encode(&big, &mut out),
+            Err(MultibaseError::TooLong)
+        );
+        let text = "k".to_owned() + &"z".repeat(MAX_BASE36_INPUT * 2 + 1);
+        assert_eq!(decode(&text, &mut out), Err(MultibaseError::TooLong));
+        // Text that would decode to more bytes than encoding takes is refused too.
+        let text = "k".to_owned() + &"z".repeat(MAX_BASE36_INPUT * 2);
+        assert_eq!(decode(&text, &mut out), Err(MultibaseError::TooLong));
+        let text = "k".to_owned() + &"0".repeat(MAX_BASE36_INPUT + 1);
+        assert_eq!(decode(&text, &mut out), Err(MultibaseError::TooLong));
+        let max = vec![0xffu8; MAX_BASE36_INPUT];
+        round_trip(Base::Base36Upper, &max);
+        assert_eq!(round_trip(Base::Base36Lower, &[0, 0]), "k00");
+        assert_eq!(round_trip(Base::Base36Upper, &[]), "K");
+    }
+
+    proptest! {
+        #[test]
+        fn every_base_round_trips(data in proptest::collection::vec(any::<u8>(), 0..300)) {
+            for base in Base::ALL {
+                let mut text = vec![0u8; encoded_len(base, data.len())];
+                let encoded = encode(base, &data, &mut text).unwrap();
+                // `encoded_len` is an upper bound (exact for the RFC 4648 bases).
+                prop_assert!(encoded.len() <= encoded_len(base, data.len()));
+                prop_assert!(encoded.starts_with(base.code()));
+                let mut back = vec![0u8; encoded.len()];
+                prop_assert_eq!(decode(encoded, &mut back), Ok((base, data.len())));
+                prop_assert_eq!(&back[..data.len()], &data[..]);
+            }
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(text in any::<String>()) {
+            let mut out = vec![0u8; text.len()];
+            if let Ok((base, n)) = decode(&text, &mut out) {
+                // What decodes re-encodes, in the same base, to text that decodes the same.
+                let mut again = vec![0u8; encoded_len(base, n)];
+                let encoded = encode(base, &out[..n], &mut again).unwrap();
+                let mut back = vec![0u8; encoded.len()];
+                prop_assert_eq!(decode(encoded, &mut back), Ok((base, n)));
+                prop_assert_eq!(&back[..n], &out[..n]);
+            }
+        }
+
+        #[test]
+        fn alphabet_text_never_panics(
+            prefix in proptest::sample::select(Base::ALL.to_vec()),
+            body in "[0-9a-zA-Z+/_-]{0,80}={0,3}[0-9a-zA-Z=]{0,3}",
+        ) {
+            let text = format!("{}{}", prefix.code(), body);
+            for len in [0, 8] {
+                let _ = decode(&text, &mut vec![0u8; len]);
+            }
+            let mut out = [0u8; 200];
+            if let Ok((base, n)) = decode(&text, &mut out) {
+                // Every base is canonical up to letter case: one text per byte string.
+                let mut again = vec![0u8; encoded_len(base, n)];
+                let encoded = encode(base, &out[..n], &mut again).unwrap();
+                prop_assert!(encoded.eq_ignore_ascii_case(&text), "{} {}", text, encoded);
+            }
+        }
+    }
 }

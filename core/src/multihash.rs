@@ -94,7 +94,9 @@ pub struct Multihash {
 
 impl Multihash {
     /// Wraps a digest made elsewhere. Checks the length for the codes this crate knows the size
-    /// of (sha2-256: 32 bytes).
+    /// of: sha2-256 digests are at most 32 bytes. Shorter (truncated) sha2-256 digests are
+    /// valid multihashes, as go-multihash and rust-multihash read them; see
+    /// [`Multihash::verify`] for what that means for verification.
     pub fn wrap(code: u64, digest: &[u8]) -> Result<Self, MultihashError> {
         if code > varint::MAX_VALUE {
             return Err(MultihashError::Varint(VarintError::Overflow));
@@ -102,7 +104,7 @@ impl Multihash {
         if digest.len() > MAX_DIGEST_LEN {
             return Err(MultihashError::DigestTooLong(digest.len() as u64));
         }
-        if code == code::SHA2_256 && digest.len() != 32 {
+        if code == code::SHA2_256 && (digest.len() > 32 || digest.is_empty()) {
             return Err(MultihashError::WrongLength {
                 code,
                 len: digest.len(),
@@ -148,8 +150,16 @@ impl Multihash {
     }
 
     /// Whether `data` hashes to this multihash. Fails for codes this crate cannot compute.
+    ///
+    /// A truncated sha2-256 digest is compared with the front of the full digest, so it proves
+    /// only as much as its length: a caller that accepts content from peers should also require
+    /// a minimum [`Multihash::digest`] length.
     pub fn verify(&self, data: &[u8]) -> Result<bool, MultihashError> {
-        Ok(Self::compute(self.code, data)? == *self)
+        let full = Self::compute(self.code, data)?;
+        Ok(match self.code {
+            code::SHA2_256 => full.digest().starts_with(self.digest()),
+            _ => full == *self,
+        })
     }
 
     /// The hash function's multicodec code.
@@ -249,10 +259,23 @@ mod tests {
             Multihash::from_bytes(&[0x12, 0x20, 1]),
             Err(MultihashError::Truncated)
         );
+        // sha2-256 digests may be truncated, but never longer than 32 bytes, nor empty.
+        let mut long = vec![0x12, 33];
+        long.extend_from_slice(&[0; 33]);
         assert_eq!(
-            Multihash::from_bytes(&[0x12, 0x01, 1]),
-            Err(MultihashError::WrongLength { code: 0x12, len: 1 })
+            Multihash::from_bytes(&long),
+            Err(MultihashError::WrongLength {
+                code: 0x12,
+                len: 33
+            })
         );
+        assert_eq!(
+            Multihash::from_bytes(&[0x12, 0x00]),
+            Err(MultihashError::WrongLength { code: 0x12, len: 0 })
+        );
+        let short = Multihash::from_bytes(&[0x12, 0x01, 0x2c]).unwrap();
+        assert_eq!(short.verify(b"foo"), Ok(true)); // sha2-256("foo") starts with 2c
+        assert_eq!(short.verify(b"bar"), Ok(false));
         assert_eq!(
             Multihash::from_bytes(&[0x00, 0x41]),
             Err(MultihashError::DigestTooLong(65))

@@ -9,8 +9,13 @@ fuzz_target!(|data: &[u8]| {
         let addresses: Vec<&[u8]> = record.addresses().collect();
         let len = encoded_len(&record.peer_id(), record.seq(), addresses.iter().copied());
         let mut out = vec![0u8; len];
-        let again = encode(&record.peer_id(), record.seq(), addresses.iter().copied(), &mut out)
-            .expect("sized by encoded_len");
+        let again = encode(
+            &record.peer_id(),
+            record.seq(),
+            addresses.iter().copied(),
+            &mut out,
+        )
+        .expect("sized by encoded_len");
         let back = PeerRecord::decode(again).expect("re-encoded record decodes");
         assert_eq!(back.peer_id(), record.peer_id());
         assert_eq!(back.seq(), record.seq());
