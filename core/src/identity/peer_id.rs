@@ -43,6 +43,8 @@ pub enum PeerIdError {
     UnsupportedHash(u64),
     /// An identity multihash longer than [`MAX_INLINE_KEY_LEN`].
     IdentityTooLong(usize),
+    /// A sha2-256 multihash whose digest is not the full 32 bytes.
+    TruncatedSha256(usize),
     /// The text is not valid multibase (or base58btc).
     Multibase(MultibaseError),
     /// The text is longer than any PeerId's.
@@ -64,6 +66,9 @@ impl core::fmt::Display for PeerIdError {
             }
             PeerIdError::IdentityTooLong(n) => {
                 write!(f, "peer id: {n}-byte identity multihash is over 42 bytes")
+            }
+            PeerIdError::TruncatedSha256(n) => {
+                write!(f, "peer id: a sha2-256 digest must be 32 bytes, not {n}")
             }
             PeerIdError::Multibase(e) => write!(f, "peer id: {e}"),
             PeerIdError::TooLong => f.write_str("peer id: text too long"),
@@ -120,7 +125,14 @@ impl PeerId {
     /// A PeerId from a multihash: sha2-256, or identity of at most 42 bytes.
     pub fn from_multihash(multihash: Multihash) -> Result<Self, PeerIdError> {
         match multihash.code() {
-            multihash::code::SHA2_256 => Ok(PeerId { multihash }),
+            multihash::code::SHA2_256 => {
+                // Multihash carries truncated sha2-256; a PeerId is always the whole digest.
+                let len = multihash.digest().len();
+                if len != 32 {
+                    return Err(PeerIdError::TruncatedSha256(len));
+                }
+                Ok(PeerId { multihash })
+            }
             multihash::code::IDENTITY => {
                 let len = multihash.digest().len();
                 if len > MAX_INLINE_KEY_LEN {
@@ -329,6 +341,11 @@ mod tests {
         assert_eq!(
             PeerId::from_multihash(long),
             Err(PeerIdError::IdentityTooLong(43))
+        );
+        // The input the fuzzer found: a 7-byte (truncated) sha2-256 multihash.
+        assert_eq!(
+            PeerId::from_bytes(&[18, 7, 8, 9, 14, 15, 16, 30, 31]),
+            Err(PeerIdError::TruncatedSha256(7))
         );
         assert!(PeerId::parse("").is_err());
         assert!(PeerId::parse("x").is_err());
