@@ -42,7 +42,7 @@
 
 use crate::wire::BufferTooSmall;
 use crate::wire::frame::{self, FrameError};
-use crate::wire::proto::{self, Field, ProtoError, Reader, Writer};
+use crate::wire::proto::{self, ProtoError, Reader, Writer};
 use crate::wire::varint;
 
 /// The identify protocol id: the listener answers with one message and closes.
@@ -141,7 +141,7 @@ impl<'a> Identify<'a> {
 
     /// The addresses the sender listens on, as binary multiaddrs (not checked here).
     pub fn listen_addrs(&self) -> impl Iterator<Item = &'a [u8]> + Clone + 'a {
-        fields(self.bytes, LISTEN_ADDRS).filter_map(|field| field.bytes().ok())
+        Reader::fields(self.bytes, LISTEN_ADDRS).filter_map(|field| field.bytes().ok())
     }
 
     /// The address the sender sees this side's connection come from, as a binary multiaddr.
@@ -152,7 +152,7 @@ impl<'a> Identify<'a> {
     /// The protocol ids the sender supports.
     pub fn protocols(&self) -> impl Iterator<Item = &'a str> + Clone + 'a {
         // `decode` checked every entry is UTF-8, so `filter_map` drops nothing.
-        fields(self.bytes, PROTOCOLS).filter_map(|field| field.str().ok())
+        Reader::fields(self.bytes, PROTOCOLS).filter_map(|field| field.str().ok())
     }
 
     /// The sender's signed peer record: a signed envelope (libp2p/specs RFC 0002).
@@ -172,14 +172,6 @@ impl<'a> Identify<'a> {
     fn last_str(&self, number: u32) -> Option<&'a str> {
         Reader::last(self.bytes, number).and_then(|field| field.str().ok())
     }
-}
-
-/// The fields numbered `number`, as `Reader::fields` finds them, but `Clone` so that the
-/// iterators handed out can be cloned (walked twice, e.g. to size and then write).
-fn fields(message: &[u8], number: u32) -> impl Iterator<Item = Field<'_>> + Clone + '_ {
-    Reader::new(message)
-        .map_while(Result::ok)
-        .filter(move |field| field.number == number)
 }
 
 /// Bytes a length-delimited field takes, saturating at `usize::MAX` (which no buffer holds).

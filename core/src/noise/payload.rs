@@ -33,7 +33,7 @@
 //! builder leaves empty ones out, as prost and rust-libp2p do.
 
 use crate::wire::BufferTooSmall;
-use crate::wire::proto::{self, Field, ProtoError, Reader, Writer};
+use crate::wire::proto::{self, ProtoError, Reader, Writer};
 
 /// What the identity key signs: this prefix, then the 32-byte X25519 Noise static public key.
 pub const STATIC_KEY_SIGNATURE_PREFIX: &[u8] = b"noise-libp2p-static-key:";
@@ -88,7 +88,7 @@ impl<'a> NoiseHandshakePayload<'a> {
 
     /// The extensions, if any `extensions` field is present (all occurrences merged).
     pub fn extensions(&self) -> Option<NoiseExtensions<'a>> {
-        fields(self.bytes, EXTENSIONS)
+        Reader::fields(self.bytes, EXTENSIONS)
             .next()
             .map(|_| NoiseExtensions {
                 holder: self.bytes,
@@ -131,13 +131,13 @@ impl<'a> NoiseExtensions<'a> {
         };
         single
             .into_iter()
-            .chain(fields(outer, EXTENSIONS).filter_map(|field| field.bytes().ok()))
+            .chain(Reader::fields(outer, EXTENSIONS).filter_map(|field| field.bytes().ok()))
     }
 
     /// The WebTransport certificate hashes (multihashes), in order.
     pub fn webtransport_certhashes(&self) -> impl Iterator<Item = &'a [u8]> + Clone + 'a {
         self.parts().flat_map(|part| {
-            fields(part, WEBTRANSPORT_CERTHASHES).filter_map(|field| field.bytes().ok())
+            Reader::fields(part, WEBTRANSPORT_CERTHASHES).filter_map(|field| field.bytes().ok())
         })
     }
 
@@ -145,16 +145,8 @@ impl<'a> NoiseExtensions<'a> {
     pub fn stream_muxers(&self) -> impl Iterator<Item = &'a str> + Clone + 'a {
         // `decode` checked every entry is UTF-8, so `filter_map` drops nothing.
         self.parts()
-            .flat_map(|part| fields(part, STREAM_MUXERS).filter_map(|field| field.str().ok()))
+            .flat_map(|part| Reader::fields(part, STREAM_MUXERS).filter_map(|field| field.str().ok()))
     }
-}
-
-/// The fields numbered `number`, as `Reader::fields` finds them, but `Clone` so that the
-/// iterators handed out can be cloned (walked twice, e.g. to size and then write).
-fn fields(message: &[u8], number: u32) -> impl Iterator<Item = Field<'_>> + Clone + '_ {
-    Reader::new(message)
-        .map_while(Result::ok)
-        .filter(move |field| field.number == number)
 }
 
 fn validate_extensions(bytes: &[u8]) -> Result<(), ProtoError> {

@@ -225,7 +225,7 @@ impl<'a> Reader<'a> {
 
     /// The fields numbered `number`, in order (a repeated field, or the last-wins candidates of
     /// a singular one).
-    pub fn fields(input: &'a [u8], number: u32) -> impl Iterator<Item = Field<'a>> + 'a {
+    pub fn fields(input: &'a [u8], number: u32) -> impl Iterator<Item = Field<'a>> + Clone + 'a {
         Reader::new(input)
             .map_while(Result::ok)
             .filter(move |f| f.number == number)
