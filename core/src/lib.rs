@@ -32,6 +32,8 @@
 //! - [`multistream`]: multistream-select 1.0 dialer and listener negotiators.
 //! - [`noise`]: the Noise XX handshake, transport framing and the libp2p handshake payload.
 //! - [`stream`]: the interface between a connection and a stream's protocol handler.
+//! - `testkit` (tests, or the `testkit` feature): two endpoints on an in-memory pipe and a
+//!   virtual clock.
 //! - [`identify`]: the identify message codec now, the identify state machines later.
 //! - [`identity`]: keys, PeerIds, signed envelopes and peer records.
 //! - [`cid`]: content identifiers (CIDv0 and CIDv1), binary and text.
@@ -56,5 +58,7 @@ pub mod multihash;
 pub mod multistream;
 pub mod noise;
 pub mod stream;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 pub mod time;
 pub mod wire;

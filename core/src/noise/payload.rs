@@ -144,8 +144,9 @@ impl<'a> NoiseExtensions<'a> {
     /// The stream muxer protocol ids, in the sender's order of preference.
     pub fn stream_muxers(&self) -> impl Iterator<Item = &'a str> + Clone + 'a {
         // `decode` checked every entry is UTF-8, so `filter_map` drops nothing.
-        self.parts()
-            .flat_map(|part| Reader::fields(part, STREAM_MUXERS).filter_map(|field| field.str().ok()))
+        self.parts().flat_map(|part| {
+            Reader::fields(part, STREAM_MUXERS).filter_map(|field| field.str().ok())
+        })
     }
 }
 
