@@ -32,7 +32,8 @@
 //! - [`multistream`]: multistream-select 1.0 dialer and listener negotiators.
 //! - [`noise`]: the Noise XX handshake, transport framing and the libp2p handshake payload.
 //! - [`stream`]: the interface between a connection and a stream's protocol handler.
-//! - [`identify`]: the identify message codec now, the identify state machines later.
+//! - [`identify`]: the identify message codec, its stream handlers and checks.
+//! - [`ping`], [`perf`]: the ping and perf stream handlers.
 //! - [`identity`]: keys, PeerIds, signed envelopes and peer records.
 //! - [`cid`]: content identifiers (CIDv0 and CIDv1), binary and text.
 //!
@@ -55,6 +56,10 @@ pub mod multibase;
 pub mod multihash;
 pub mod multistream;
 pub mod noise;
+pub mod perf;
+pub mod ping;
 pub mod stream;
+#[cfg(test)]
+mod stream_pair;
 pub mod time;
 pub mod wire;
