@@ -76,7 +76,10 @@ where
             b_error: None,
             a_to_b: Pipe::default(),
             b_to_a: Pipe::default(),
-            chunker: Chunker { sizes: chunks, next: 0 },
+            chunker: Chunker {
+                sizes: chunks,
+                next: 0,
+            },
             out_len: out_len.max(1),
         }
     }
@@ -190,10 +193,19 @@ where
     }
 }
 
-fn transmit<H: StreamHandler>(handler: &mut H, now: Instant, out_len: usize, pipe: &mut Pipe) -> bool {
+fn transmit<H: StreamHandler>(
+    handler: &mut H,
+    now: Instant,
+    out_len: usize,
+    pipe: &mut Pipe,
+) -> bool {
     let mut moved = false;
     if pipe.closed {
-        assert_eq!(handler.poll_transmit(now, &mut vec![0; out_len]), 0, "wrote after close");
+        assert_eq!(
+            handler.poll_transmit(now, &mut vec![0; out_len]),
+            0,
+            "wrote after close"
+        );
         return false;
     }
     let mut out = vec![0u8; out_len];

@@ -108,10 +108,7 @@ impl<'a> CheckedIdentify<'a> {
     /// peer record's when there is one, else the message's `listenAddrs`.
     pub fn listen_addrs(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
         let signed = self.record.as_ref().map(|r| r.record.addresses());
-        let unsigned = self
-            .record
-            .is_none()
-            .then(|| self.message.listen_addrs());
+        let unsigned = self.record.is_none().then(|| self.message.listen_addrs());
         signed
             .into_iter()
             .flatten()

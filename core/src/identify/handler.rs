@@ -86,9 +86,13 @@ impl core::fmt::Display for IdentifyStreamError {
             }
             IdentifyStreamError::TooManyFrames => f.write_str("identify: too many frames"),
             IdentifyStreamError::Truncated => f.write_str("identify: stream closed inside a frame"),
-            IdentifyStreamError::NoMessage => f.write_str("identify: stream closed without a message"),
+            IdentifyStreamError::NoMessage => {
+                f.write_str("identify: stream closed without a message")
+            }
             IdentifyStreamError::Message(e) => write!(f, "identify: {e}"),
-            IdentifyStreamError::UnexpectedData => f.write_str("identify: peer sent unexpected bytes"),
+            IdentifyStreamError::UnexpectedData => {
+                f.write_str("identify: peer sent unexpected bytes")
+            }
             IdentifyStreamError::Timeout => f.write_str("identify: stream timed out"),
         }
     }
@@ -144,12 +148,13 @@ impl<const N: usize> IdentifyResponder<N> {
     pub fn new(now: Instant, builder: &IdentifyBuilder<'_>) -> Result<Self, IdentifyEncodeError> {
         let len = builder.encoded_len();
         let mut frame = Self::frame_for(len)?;
-        let written = builder
-            .encode_frame(&mut frame)
-            .map_err(|e| IdentifyEncodeError::TooLong {
-                len: e.required,
-                max: N,
-            })?;
+        let written =
+            builder
+                .encode_frame(&mut frame)
+                .map_err(|e| IdentifyEncodeError::TooLong {
+                    len: e.required,
+                    max: N,
+                })?;
         frame.truncate(written);
         Ok(Self::with_frame(now, frame))
     }
@@ -281,7 +286,10 @@ impl<const N: usize> StreamHandler for IdentifyResponder<N> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum FrameState {
     /// Reading a length prefix; `len` bytes of it so far.
-    Prefix { bytes: [u8; varint::MAX_LEN], len: usize },
+    Prefix {
+        bytes: [u8; varint::MAX_LEN],
+        len: usize,
+    },
     /// Reading a payload; `remaining` bytes of it to go.
     Payload { remaining: usize },
 }
@@ -448,3 +456,6 @@ impl<const N: usize> StreamHandler for IdentifyRequester<N> {
         1
     }
 }
+
+#[cfg(test)]
+mod tests;

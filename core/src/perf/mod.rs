@@ -118,10 +118,16 @@ impl core::fmt::Display for PerfClientError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             PerfClientError::TooMuchData { expected } => {
-                write!(f, "perf: server sent more than the {expected} bytes asked for")
+                write!(
+                    f,
+                    "perf: server sent more than the {expected} bytes asked for"
+                )
             }
             PerfClientError::ShortDownload { expected, received } => {
-                write!(f, "perf: server sent {received} of {expected} bytes, then closed")
+                write!(
+                    f,
+                    "perf: server sent {received} of {expected} bytes, then closed"
+                )
             }
             PerfClientError::ClosedDuringUpload => {
                 f.write_str("perf: server closed before the upload finished")
@@ -236,7 +242,9 @@ impl StreamHandler for PerfClient {
         if self.header_written == HEADER_LEN {
             let rest = &mut out[written..];
             let remaining = self.params.upload - self.uploaded;
-            let n = usize::try_from(remaining).unwrap_or(usize::MAX).min(rest.len());
+            let n = usize::try_from(remaining)
+                .unwrap_or(usize::MAX)
+                .min(rest.len());
             rest[..n].fill(0);
             // `n <= remaining`, a u64.
             self.uploaded += n as u64;
@@ -319,7 +327,10 @@ impl core::fmt::Display for PerfServerError {
         match self {
             PerfServerError::ShortHeader => f.write_str("perf: stream closed inside the header"),
             PerfServerError::DownloadTooLarge { requested, max } => {
-                write!(f, "perf: {requested} bytes asked for, over the limit of {max}")
+                write!(
+                    f,
+                    "perf: {requested} bytes asked for, over the limit of {max}"
+                )
             }
         }
     }
@@ -341,6 +352,8 @@ pub struct PerfServer {
     read_done: Option<Instant>,
     stats: Option<PerfServerStats>,
     done: bool,
+    /// The request was refused: nothing is ever sent on this stream.
+    refused: Option<PerfServerError>,
 }
 
 impl PerfServer {
@@ -357,6 +370,7 @@ impl PerfServer {
             read_done: None,
             stats: None,
             done: false,
+            refused: None,
         }
     }
 
@@ -387,6 +401,9 @@ impl StreamHandler for PerfServer {
     type Error = PerfServerError;
 
     fn handle_input(&mut self, _now: Instant, input: &[u8]) -> Result<usize, PerfServerError> {
+        if let Some(e) = self.refused {
+            return Err(e);
+        }
         let mut rest = input;
         if self.header_len < HEADER_LEN {
             let n = rest.len().min(HEADER_LEN - self.header_len);
@@ -396,10 +413,12 @@ impl StreamHandler for PerfServer {
             if self.header_len == HEADER_LEN {
                 self.to_send = u64::from_be_bytes(self.header);
                 if self.to_send > self.max_download {
-                    return Err(PerfServerError::DownloadTooLarge {
+                    let e = PerfServerError::DownloadTooLarge {
                         requested: self.to_send,
                         max: self.max_download,
-                    });
+                    };
+                    self.refused = Some(e);
+                    return Err(e);
                 }
             }
         }
@@ -409,6 +428,9 @@ impl StreamHandler for PerfServer {
     }
 
     fn handle_remote_close(&mut self, now: Instant) -> Result<(), PerfServerError> {
+        if let Some(e) = self.refused {
+            return Err(e);
+        }
         if self.header_len < HEADER_LEN {
             return Err(PerfServerError::ShortHeader);
         }
@@ -427,7 +449,9 @@ impl StreamHandler for PerfServer {
             return 0;
         }
         let remaining = self.to_send - self.sent;
-        let n = usize::try_from(remaining).unwrap_or(usize::MAX).min(out.len());
+        let n = usize::try_from(remaining)
+            .unwrap_or(usize::MAX)
+            .min(out.len());
         out[..n].fill(0);
         // `n <= remaining`, a u64.
         self.sent += n as u64;
