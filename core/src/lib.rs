@@ -34,7 +34,8 @@
 //! - [`stream`]: the interface between a connection and a stream's protocol handler.
 //! - `testkit` (tests, or the `testkit` feature): two endpoints on an in-memory pipe and a
 //!   virtual clock.
-//! - [`identify`]: the identify message codec now, the identify state machines later.
+//! - [`identify`]: the identify message codec, its stream handlers and checks.
+//! - [`ping`], [`perf`]: the ping and perf stream handlers.
 //! - [`identity`]: keys, PeerIds, signed envelopes and peer records.
 //! - [`cid`]: content identifiers (CIDv0 and CIDv1), binary and text.
 //!
@@ -57,7 +58,11 @@ pub mod multibase;
 pub mod multihash;
 pub mod multistream;
 pub mod noise;
+pub mod perf;
+pub mod ping;
 pub mod stream;
+#[cfg(test)]
+mod stream_pair;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod time;

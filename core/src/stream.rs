@@ -10,7 +10,8 @@
 //! 1. `handle_input(now, bytes)` with the stream's received bytes: the handler returns how
 //!    many it used; the rest stays buffered by the connection and is offered again with more.
 //!    A handler that used none of a non-empty input while `bytes.len() >= max_input_len()`
-//!    is stuck, and the connection resets the stream.
+//!    and that has nothing to send either is stuck, and the connection resets the stream
+//!    (a handler with output pending is applying backpressure, not stuck).
 //! 2. `handle_remote_close(now)` once the peer has closed its half and every byte before it
 //!    was used.
 //! 3. `handle_timeout(now)` when `poll_timeout()`'s instant has passed.
