@@ -54,6 +54,11 @@
 //! identity there, and failing before message 3 means it never reveals its own identity to a
 //! peer it did not mean to reach.
 //!
+//! *Why does [`NoiseHandshakeError::PeerIdMismatch`] not carry the expected PeerId?* A PeerId
+//! is 80 bytes inline; two would make every `Result` carrying the error 170 bytes (clippy's
+//! `result_large_err`, and every error enum that wraps this one). The caller gave the expected
+//! one and can read it back from [`NoiseHandshake::expected_remote`].
+//!
 //! *Why copy the muxer list instead of borrowing it?* A handshake with no lifetime fits into a
 //! connection table; the list is small ([`MAX_MUXER_LIST_LEN`] bytes encoded).
 
@@ -244,10 +249,10 @@ pub enum NoiseHandshakeError {
     InvalidSignature,
     /// This build cannot verify the remote's key type (RSA needs the `alloc` feature).
     UnsupportedKeyType(KeyType),
-    /// The remote is not the peer this side expected.
+    /// The remote is not the peer this side expected
+    /// ([`NoiseHandshakeConfig::expected_remote`], also in
+    /// [`NoiseHandshake::expected_remote`]).
     PeerIdMismatch {
-        /// The PeerId given in [`NoiseHandshakeConfig::expected_remote`].
-        expected: PeerId,
         /// The PeerId the remote proved.
         actual: PeerId,
     },
@@ -278,8 +283,8 @@ impl core::fmt::Display for NoiseHandshakeError {
             NoiseHandshakeError::UnsupportedKeyType(t) => {
                 write!(f, "noise: cannot verify {t} identities in this build")
             }
-            NoiseHandshakeError::PeerIdMismatch { expected, actual } => {
-                write!(f, "noise: expected peer {expected}, reached {actual}")
+            NoiseHandshakeError::PeerIdMismatch { actual } => {
+                write!(f, "noise: reached peer {actual}, not the one expected")
             }
             NoiseHandshakeError::FrameTooLong { len } => {
                 write!(f, "noise: {len}-byte handshake message is too long")
@@ -396,6 +401,11 @@ impl<P: CryptoProvider, I: Borrow<NoiseIdentity>> NoiseHandshake<P, I> {
     /// This side's role.
     pub fn role(&self) -> Role {
         self.role
+    }
+
+    /// The PeerId the remote must have, if one was given.
+    pub fn expected_remote(&self) -> Option<&PeerId> {
+        self.expected_remote.as_ref()
     }
 
     /// Whether all three messages are done and the remote is authenticated.
@@ -558,10 +568,7 @@ impl<P: CryptoProvider, I: Borrow<NoiseIdentity>> NoiseHandshake<P, I> {
         if let Some(expected) = self.expected_remote
             && expected != peer_id
         {
-            return Err(NoiseHandshakeError::PeerIdMismatch {
-                expected,
-                actual: peer_id,
-            });
+            return Err(NoiseHandshakeError::PeerIdMismatch { actual: peer_id });
         }
         self.muxer = payload
             .extensions()

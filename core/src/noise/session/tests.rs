@@ -220,8 +220,8 @@ fn expected_peer_id_mismatch_fails_on_the_initiator_before_message_3() {
     let (a, b, c) = (identity(5), identity(6), identity(7));
     let mut init = initiator(&a, &[], Some(*c.peer_id()));
     let mut resp = responder(&b, &[]);
+    assert_eq!(init.expected_remote(), Some(c.peer_id()));
     let expected = NoiseHandshakeError::PeerIdMismatch {
-        expected: *c.peer_id(),
         actual: *b.peer_id(),
     };
     assert_eq!(
@@ -253,7 +253,6 @@ fn expected_peer_id_mismatch_fails_on_the_initiator_before_message_3() {
         Some((
             Role::Responder,
             NoiseHandshakeError::PeerIdMismatch {
-                expected: *c.peer_id(),
                 actual: *a.peer_id()
             }
         ))
@@ -628,10 +627,7 @@ fn errors_display() {
         NoiseHandshakeError::InvalidKey(KeyError::NonCanonical),
         NoiseHandshakeError::InvalidSignature,
         NoiseHandshakeError::UnsupportedKeyType(KeyType::Rsa),
-        NoiseHandshakeError::PeerIdMismatch {
-            expected: id,
-            actual: id,
-        },
+        NoiseHandshakeError::PeerIdMismatch { actual: id },
         NoiseHandshakeError::FrameTooLong { len: 9 },
         NoiseHandshakeError::BufferTooSmall { required: 9 },
         NoiseHandshakeError::NotFinished,
