@@ -538,6 +538,48 @@ fn identities_of_other_key_types_are_accepted() {
     );
 }
 
+/// An RSA signer (RSASSA-PKCS1-v1.5 with SHA-256), with rust-libp2p's test key.
+#[cfg(feature = "alloc")]
+struct RsaSigner(rsa::RsaPrivateKey);
+
+#[cfg(feature = "alloc")]
+impl Signer for RsaSigner {
+    fn public_key(&self) -> PublicKey {
+        use rsa::pkcs8::EncodePublicKey;
+        let spki = self.0.to_public_key().to_public_key_der().unwrap();
+        PublicKey::from_data(KeyType::Rsa, spki.as_bytes()).unwrap()
+    }
+    fn max_signature_len(&self) -> usize {
+        512
+    }
+    fn sign(&self, message: &[u8], out: &mut [u8]) -> Result<usize, SignError> {
+        use rsa::signature::{SignatureEncoding, Signer as _};
+        let signer = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(self.0.clone());
+        let sig = signer.sign(message).to_vec();
+        let dst = out.get_mut(..sig.len()).ok_or(SignError::Failed)?;
+        dst.copy_from_slice(&sig);
+        Ok(sig.len())
+    }
+}
+
+#[cfg(feature = "alloc")]
+#[test]
+fn rsa_identities_are_accepted() {
+    use rsa::pkcs8::DecodePrivateKey;
+    let der = include_bytes!("../../../tests/vectors/peer-ids/rust-libp2p-identity/rsa-2048.pk8");
+    let signer = RsaSigner(rsa::RsaPrivateKey::from_pkcs8_der(der).unwrap());
+    let id = NoiseIdentity::from_signer::<Portable, _>(&signer, [0x48; 32]).unwrap();
+    assert_eq!(id.signature().len(), 256);
+    let expected = PeerId::from_public_key(&signer.public_key());
+    let local = identity(31);
+    let mut init = initiator(&local, &[], Some(expected));
+    let mut resp = responder(&id, &[]);
+    drive(&mut init, &mut resp, 100, 64).unwrap();
+    let (_, info) = init.into_established().unwrap();
+    assert_eq!(info.peer_id, expected);
+    assert_eq!(info.public_key.key_type(), KeyType::Rsa);
+}
+
 #[test]
 fn ed25519_identity_from_a_signer_matches_the_provider_path() {
     let keypair = Keypair::from_seed([0x46; 32]);
