@@ -8,8 +8,11 @@
 //!   Frames are sealed and opened in place in the caller's buffers.
 //! - [`payload`]: the libp2p handshake payload (identity key, signature over the static key,
 //!   extensions for early muxer negotiation).
+//! - [`session`]: [`NoiseHandshake`], the libp2p handshake as a sans-IO state machine (framing,
+//!   signed identities, early muxer negotiation) that ends in a [`NoiseTransport`].
 
 pub mod payload;
+pub mod session;
 mod symmetric;
 mod transport;
 mod xx;
@@ -17,6 +20,10 @@ mod xx;
 pub use payload::{
     NoiseExtensions, NoiseExtensionsBuilder, NoiseHandshakePayload, NoiseHandshakePayloadBuilder,
     STATIC_KEY_SIGNATURE_PREFIX, static_key_signing_input,
+};
+pub use session::{
+    NoiseConfigError, NoiseHandshake, NoiseHandshakeConfig, NoiseHandshakeError, NoiseIdentity,
+    RemoteInfo, Role,
 };
 pub use symmetric::CipherState;
 pub use transport::{MAX_FRAME_LEN, MAX_PLAINTEXT_LEN, NoiseTransport, OpenedFrame};
