@@ -35,6 +35,7 @@
 //! - [`identify`]: the identify message codec now, the identify state machines later.
 //! - [`identity`]: keys, PeerIds, signed envelopes and peer records.
 //! - [`cid`]: content identifiers (CIDv0 and CIDv1), binary and text.
+//! - [`yamux`]: the `/yamux/1.0.0` stream multiplexer session.
 //!
 //! The crate builds without `std` for `thumbv7em-none-eabihf`; its own unit tests link `std`.
 #![cfg_attr(not(test), no_std)]
@@ -58,3 +59,4 @@ pub mod noise;
 pub mod stream;
 pub mod time;
 pub mod wire;
+pub mod yamux;
