@@ -224,10 +224,7 @@ mod tests {
     fn layout_matches_spec() {
         // Window update, SYN|ACK, stream 0x01020304, delta 0x0a0b0c0d.
         let h = Header::window_update(0x0102_0304, Flags::SYN.with(Flags::ACK), 0x0a0b_0c0d);
-        assert_eq!(
-            h.encode(),
-            [0, 1, 0, 3, 1, 2, 3, 4, 0x0a, 0x0b, 0x0c, 0x0d]
-        );
+        assert_eq!(h.encode(), [0, 1, 0, 3, 1, 2, 3, 4, 0x0a, 0x0b, 0x0c, 0x0d]);
         // Data on stream 1 with 38 bytes (the byte sequence from go-yamux-style traces).
         assert_eq!(
             Header::data(1, Flags::NONE, 38).encode(),

@@ -40,9 +40,12 @@
 //! that cannot grow is full: input stops (backpressure) and `write` takes less.
 //!
 //! **Why may the peer send more than a fixed receive ring holds?** The spec fixes the first
-//! window at 256 KiB. With a small `RX` the extra bytes stay with the caller (`handle_input`
-//! returns fewer bytes) until the application reads: TCP's own flow control then holds the peer.
-//! Later window updates never grant more than the ring can take plus what was read.
+//! window at 256 KiB. With a small `RX` the extra bytes stay unread in the socket
+//! (`handle_input` returns fewer bytes; the caller stops reading until the application reads
+//! that stream), so TCP's own flow control holds the peer, and the other streams wait too.
+//! After that first window, updates never grant more than the ring holds
+//! (`min(max_receive_window, receive ring)`), so a small ring blocks the connection at most once
+//! per stream.
 //!
 //! **Why does reading `Ok(0)` mean end of stream?** "Nothing yet" is
 //! [`StreamError::WouldBlock`], so `Ok(0)` (with a non-empty `out`) is only ever the peer's FIN.
@@ -59,7 +62,7 @@ mod tests;
 pub use buffer::HeapStorage;
 pub use buffer::{ByteStorage, FixedStorage, Ring, StreamSlots, YamuxStorage};
 pub use frame::{
-    FrameType, Flags, GoAwayCode, HEADER_LEN, Header, HeaderError, INITIAL_WINDOW, VERSION,
+    Flags, FrameType, GoAwayCode, HEADER_LEN, Header, HeaderError, INITIAL_WINDOW, VERSION,
 };
 pub use session::YamuxSession;
 pub use stream::{StreamId, StreamSlot};
@@ -87,7 +90,8 @@ pub struct YamuxConfig {
     pub max_streams: usize,
     /// Most inbound streams the application has not accepted yet; more are reset.
     pub max_pending_inbound: usize,
-    /// The largest receive window a stream's auto-tuning may grow to (at least 256 KiB).
+    /// The largest receive window a stream's auto-tuning may grow to. Windows after the first
+    /// 256 KiB never exceed it nor the receive ring's size.
     pub max_receive_window: u32,
     /// Most bytes a stream's receive ring holds (also capped by the storage).
     pub max_stream_rx_buffer: usize,

@@ -1,14 +1,12 @@
 //! [`YamuxSession`]: one connection's streams, frame parser and frame writer.
 
 use super::buffer::{ByteStorage, StreamSlots, YamuxStorage};
-use super::frame::{FrameType, Flags, GoAwayCode, HEADER_LEN, Header, HeaderError, INITIAL_WINDOW};
+use super::frame::{Flags, FrameType, GoAwayCode, HEADER_LEN, Header, HeaderError, INITIAL_WINDOW};
 use super::stream::{
     EVENT_INBOUND, EVENT_READABLE, EVENT_REMOTE_CLOSED, EVENT_RESET, EVENT_WRITABLE, StreamId,
     StreamSlot,
 };
-use super::{
-    OpenError, ProtocolViolation, Role, StreamError, YamuxConfig, YamuxError, YamuxEvent,
-};
+use super::{OpenError, ProtocolViolation, Role, StreamError, YamuxConfig, YamuxError, YamuxEvent};
 use crate::time::{Duration, Instant};
 
 /// Control frames waiting to go out (ping answers, resets of refused streams). When full,
@@ -203,7 +201,23 @@ impl<S: YamuxStorage> YamuxSession<S> {
     /// The receive window a stream currently aims for (tests watch auto-tuning with it).
     #[cfg(test)]
     pub(crate) fn window_target(&self, id: StreamId) -> Option<u32> {
-        self.find(id.0).map(|i| self.streams.as_slice()[i].window_target)
+        self.find(id.0)
+            .map(|i| self.streams.as_slice()[i].window_target)
+    }
+
+    /// Checks the bookkeeping against the table (tests only).
+    #[cfg(test)]
+    pub(crate) fn check_invariants(&self) {
+        let slots = self.streams.as_slice();
+        let allocated: usize = slots.iter().map(|s| s.allocated()).sum();
+        assert_eq!(allocated, self.allocated, "allocation count");
+        let with_events = slots.iter().filter(|s| s.events != 0).count();
+        assert_eq!(with_events, self.streams_with_events, "event count");
+        assert!(slots.windows(2).all(|w| w[0].id < w[1].id), "table sorted");
+        assert!(self.allocated <= self.config.max_session_buffer);
+        for s in slots {
+            assert!(s.rx.len() <= self.rx_limit() && s.tx.len() <= self.tx_limit());
+        }
     }
 
     // ---- input ----
@@ -314,7 +328,7 @@ impl<S: YamuxStorage> YamuxSession<S> {
         let index = self.streams.as_slice().len();
         if self
             .streams
-            .insert_at(index, StreamSlot::new(id, true))
+            .insert_at(index, StreamSlot::new(id, true, self.max_window_target()))
             .is_err()
         {
             return Err(OpenError::TooManyStreams);
@@ -363,7 +377,9 @@ impl<S: YamuxStorage> YamuxSession<S> {
     }
 
     /// Moves received bytes into `out`; returns how many. `Ok(0)` with a non-empty `out` is
-    /// the end of the stream (the peer's FIN); [`StreamError::WouldBlock`]: nothing yet.
+    /// the end of the stream (the peer's FIN); [`StreamError::WouldBlock`]: nothing yet. Once
+    /// both halves are closed and every byte was read the stream is forgotten, and `read`
+    /// answers [`StreamError::Closed`]: treat it as the end of the stream too.
     pub fn read(&mut self, id: StreamId, out: &mut [u8]) -> Result<usize, StreamError> {
         let index = self.app_stream(id)?;
         let slot = &mut self.streams.as_mut_slice()[index];
@@ -585,17 +601,16 @@ impl<S: YamuxStorage> YamuxSession<S> {
 
     /// Allocation the session may still make.
     fn budget(&self) -> usize {
-        self.config.max_session_buffer.saturating_sub(self.allocated)
+        self.config
+            .max_session_buffer
+            .saturating_sub(self.allocated)
     }
 
     /// The largest window auto-tuning may reach: what the config allows, and no more than
-    /// the receive ring holds (but never below the spec's initial window).
+    /// the receive ring holds. Below 256 KiB, later updates grant less than the first window.
     fn max_window_target(&self) -> u32 {
         let ring = u32::try_from(self.rx_limit()).unwrap_or(u32::MAX);
-        self.config
-            .max_receive_window
-            .min(ring)
-            .max(INITIAL_WINDOW)
+        self.config.max_receive_window.min(ring).max(1)
     }
 
     fn set_events(&mut self, index: usize, events: u8) {
@@ -674,7 +689,11 @@ impl<S: YamuxStorage> YamuxSession<S> {
         self.remove_if_finished(index);
     }
 
-    fn on_header(&mut self, now: Instant, bytes: &[u8; HEADER_LEN]) -> Result<(), ProtocolViolation> {
+    fn on_header(
+        &mut self,
+        now: Instant,
+        bytes: &[u8; HEADER_LEN],
+    ) -> Result<(), ProtocolViolation> {
         let header = Header::decode(bytes).map_err(|e| match e {
             HeaderError::UnsupportedVersion(v) => ProtocolViolation::InvalidVersion(v),
             HeaderError::UnknownType(t) => ProtocolViolation::InvalidType(t),
@@ -819,7 +838,7 @@ impl<S: YamuxStorage> YamuxSession<S> {
         }
         if self
             .streams
-            .insert_at(index, StreamSlot::new(id, false))
+            .insert_at(index, StreamSlot::new(id, false, self.max_window_target()))
             .is_err()
         {
             let _ = self

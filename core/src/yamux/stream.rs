@@ -66,7 +66,8 @@ pub struct StreamSlot<Rx, Tx> {
 }
 
 impl<Rx: ByteStorage, Tx: ByteStorage> StreamSlot<Rx, Tx> {
-    pub(crate) fn new(id: u32, outbound: bool) -> Self {
+    /// A new slot; `max_target` caps the receive window it keeps granting after the first.
+    pub(crate) fn new(id: u32, outbound: bool, max_target: u32) -> Self {
         StreamSlot {
             id,
             rx: Ring::new(),
@@ -81,7 +82,7 @@ impl<Rx: ByteStorage, Tx: ByteStorage> StreamSlot<Rx, Tx> {
             local_reset: false,
             dead: false,
             recv_window: INITIAL_WINDOW,
-            window_target: INITIAL_WINDOW,
+            window_target: INITIAL_WINDOW.min(max_target),
             last_window_update: None,
             send_window: INITIAL_WINDOW,
             want_writable: false,
@@ -130,7 +131,7 @@ impl<Rx: ByteStorage, Tx: ByteStorage> StreamSlot<Rx, Tx> {
         }
         let held = u64::from(self.recv_window) + self.rx.len() as u64;
         let credit = u64::from(self.window_target).saturating_sub(held);
-        if credit < u64::from(self.window_target / 2) {
+        if credit == 0 || credit < u64::from(self.window_target / 2) {
             return None;
         }
         if let (Some(rtt), Some(last)) = (rtt, self.last_window_update)
@@ -197,7 +198,7 @@ impl<Rx: ByteStorage, Tx: ByteStorage> StreamSlot<Rx, Tx> {
             out[..HEADER_LEN].copy_from_slice(&header.encode());
             return HEADER_LEN + len;
         }
-        if flags != Flags::NONE && !(self.syn_to_send && !self.tx.is_empty()) {
+        if flags != Flags::NONE {
             self.syn_to_send = false;
             self.ack_to_send = false;
             let header = Header::window_update(self.id, flags, 0);

@@ -97,9 +97,8 @@ impl<S: YamuxStorage> Side<S> {
                 YamuxEvent::Reset(id) => self.app.resets.push(id.0),
                 YamuxEvent::PingRtt(rtt) => self.app.rtts.push(rtt),
                 YamuxEvent::GoAway(code) => self.app.go_aways.push(code),
-                YamuxEvent::Readable(_)
-                | YamuxEvent::Writable(_)
-                | YamuxEvent::RemoteClosed(_) => {}
+                YamuxEvent::Readable(_) | YamuxEvent::Writable(_) | YamuxEvent::RemoteClosed(_) => {
+                }
             }
         }
         let mut buf = [0u8; 3000];
@@ -150,7 +149,13 @@ impl<S: YamuxStorage> Pair<S> {
     }
 
     /// Moves `from`'s output into `to`'s inbox.
-    fn transmit(now: Instant, out_len: usize, from: &mut Side<S>, to: &mut Side<S>, up: bool) -> bool {
+    fn transmit(
+        now: Instant,
+        out_len: usize,
+        from: &mut Side<S>,
+        to: &mut Side<S>,
+        up: bool,
+    ) -> bool {
         let mut out = vec![0u8; out_len];
         let mut progress = false;
         while let Some(n) = from.session.poll_transmit(now, &mut out) {
@@ -184,13 +189,26 @@ impl<S: YamuxStorage> Pair<S> {
     fn step(&mut self) -> Result<bool, YamuxError> {
         let mut progress = self.dialer.run_app() | self.listener.run_app();
         let before = self.listener.inbox.len();
-        progress |= Self::transmit(self.now, self.out_len, &mut self.dialer, &mut self.listener, self.link_up);
+        progress |= Self::transmit(
+            self.now,
+            self.out_len,
+            &mut self.dialer,
+            &mut self.listener,
+            self.link_up,
+        );
         self.dialer_wire_bytes += self.listener.inbox.len() - before;
-        progress |= Self::transmit(self.now, self.out_len, &mut self.listener, &mut self.dialer, true);
+        progress |= Self::transmit(
+            self.now,
+            self.out_len,
+            &mut self.listener,
+            &mut self.dialer,
+            true,
+        );
         self.now += Duration::from_millis(1);
         progress |= Self::deliver(self.now, self.split, &mut self.listener)?;
         progress |= Self::deliver(self.now, self.split, &mut self.dialer)?;
         for side in [&mut self.dialer, &mut self.listener] {
+            side.session.check_invariants();
             if let Some(at) = side.session.poll_timeout()
                 && at <= self.now
             {
@@ -240,9 +258,16 @@ fn exchange<S: YamuxStorage>(pair: &mut Pair<S>, streams: usize, len: usize) {
     for (i, id) in ids.iter().enumerate() {
         let d = &pair.dialer.app.streams[&id.0];
         let l = &pair.listener.app.streams[&id.0];
-        assert_eq!(l.received, pattern(i as u64, len + i), "stream {id} dialer → listener");
+        assert_eq!(
+            l.received,
+            pattern(i as u64, len + i),
+            "stream {id} dialer → listener"
+        );
         assert!(l.eof && d.eof);
-        assert_eq!(d.received, pair.listener.app.reply, "stream {id} listener → dialer");
+        assert_eq!(
+            d.received, pair.listener.app.reply,
+            "stream {id} listener → dialer"
+        );
     }
     // Both halves closed and drained: the streams are gone on both sides.
     assert_eq!(pair.dialer.session.stream_count(), 0);
@@ -283,14 +308,22 @@ fn many_streams_both_directions_random_data() {
         for i in 0..12usize {
             let len = usize::from(r[i]) * 1500 + usize::from(r[i + 12]);
             let data = pattern(seed * 100 + i as u64, len);
-            let from_dialer = r[i + 24] % 2 == 0;
-            let side = if from_dialer { &mut pair.dialer } else { &mut pair.listener };
+            let from_dialer = r[i + 24].is_multiple_of(2);
+            let side = if from_dialer {
+                &mut pair.dialer
+            } else {
+                &mut pair.listener
+            };
             let id = side.open(data.clone(), true);
             expect.push((from_dialer, id, data));
         }
         pair.drive().unwrap();
         for (from_dialer, id, data) in expect {
-            let receiver = if from_dialer { &pair.listener } else { &pair.dialer };
+            let receiver = if from_dialer {
+                &pair.listener
+            } else {
+                &pair.dialer
+            };
             let got = &receiver.app.streams[&id.0];
             assert_eq!(got.received.len(), data.len());
             assert!(got.received == data, "stream {id} corrupted");
@@ -326,8 +359,14 @@ fn half_close_both_ways() {
     assert!(l.eof);
     assert!(pair.dialer.session.is_write_closed(id));
     assert!(!pair.dialer.session.is_read_closed(id));
-    assert_eq!(pair.dialer.session.write(id, b"x"), Err(StreamError::WriteClosed));
-    assert_eq!(pair.dialer.session.read(id, &mut [0; 4]), Err(StreamError::WouldBlock));
+    assert_eq!(
+        pair.dialer.session.write(id, b"x"),
+        Err(StreamError::WriteClosed)
+    );
+    assert_eq!(
+        pair.dialer.session.read(id, &mut [0; 4]),
+        Err(StreamError::WouldBlock)
+    );
     // The listener writes after the dialer's FIN, then closes its half too.
     assert_eq!(pair.listener.session.write(id, b" and more"), Ok(9));
     pair.drive().unwrap();
@@ -338,7 +377,10 @@ fn half_close_both_ways() {
     assert!(pair.dialer.app.streams[&id.0].eof);
     assert_eq!(pair.dialer.session.stream_count(), 0);
     assert_eq!(pair.listener.session.stream_count(), 0);
-    assert_eq!(pair.dialer.session.read(id, &mut [0; 4]), Err(StreamError::Closed));
+    assert_eq!(
+        pair.dialer.session.read(id, &mut [0; 4]),
+        Err(StreamError::Closed)
+    );
 
     // The other way round: the listener closes first.
     pair.listener.app.reply = Vec::new();
@@ -366,12 +408,18 @@ fn reset_reaches_the_peer_and_late_frames_are_discarded() {
     assert!(pair.listener.session.readable_len(id) > 0);
     pair.listener.session.reset(id).unwrap();
     assert_eq!(pair.listener.session.readable_len(id), 0);
-    assert_eq!(pair.listener.session.read(id, &mut [0; 4]), Err(StreamError::Closed));
+    assert_eq!(
+        pair.listener.session.read(id, &mut [0; 4]),
+        Err(StreamError::Closed)
+    );
     // The dialer keeps writing until it hears of the reset: tolerated, discarded.
     pair.dialer.session.write(id, &[7; 1000]).unwrap();
     pair.drive().unwrap();
     assert_eq!(pair.dialer.app.resets, vec![id.0]);
-    assert_eq!(pair.dialer.session.write(id, b"x"), Err(StreamError::Closed));
+    assert_eq!(
+        pair.dialer.session.write(id, b"x"),
+        Err(StreamError::Closed)
+    );
     assert_eq!(pair.dialer.session.stream_count(), 0);
     assert_eq!(pair.listener.session.stream_count(), 0);
     assert!(pair.listener.session.error().is_none());
@@ -390,7 +438,13 @@ fn window_grows_during_a_large_transfer() {
         if let Some(t) = pair.listener.session.window_target(id) {
             grew |= t > INITIAL_WINDOW;
         }
-        if pair.listener.app.streams.get(&id.0).is_some_and(|s| s.received.len() == data.len()) {
+        if pair
+            .listener
+            .app
+            .streams
+            .get(&id.0)
+            .is_some_and(|s| s.received.len() == data.len())
+        {
             break;
         }
     }
@@ -436,7 +490,10 @@ fn go_away_stops_new_streams_but_not_open_ones() {
     pair.drive().unwrap();
     assert_eq!(pair.dialer.app.go_aways, vec![GoAwayCode::Normal]);
     assert_eq!(pair.dialer.session.open_stream(), Err(OpenError::GoingAway));
-    assert_eq!(pair.listener.session.open_stream(), Err(OpenError::GoingAway));
+    assert_eq!(
+        pair.listener.session.open_stream(),
+        Err(OpenError::GoingAway)
+    );
     pair.dialer.session.write(id, b"late").unwrap();
     pair.dialer.session.close(id).unwrap();
     pair.drive().unwrap();
@@ -460,7 +517,10 @@ fn backpressure_sender_stalls_at_the_window() {
     let id = pair.dialer.open(data.clone(), true);
     pair.drive().unwrap();
     // The receiver holds exactly the first window; the sender holds at most its tx ring.
-    assert_eq!(pair.listener.session.readable_len(id), INITIAL_WINDOW as usize);
+    assert_eq!(
+        pair.listener.session.readable_len(id),
+        INITIAL_WINDOW as usize
+    );
     let sent = pair.dialer.app.streams[&id.0].sent;
     assert_eq!(sent, INITIAL_WINDOW as usize + 64 * 1024);
     assert!(pair.dialer.session.buffered_bytes() <= 64 * 1024);
@@ -478,7 +538,10 @@ fn fixed_ring_backpressure_holds_input_with_the_caller() {
     let id = pair.dialer.open(pattern(9, 10_000), true);
     pair.drive().unwrap();
     assert_eq!(pair.listener.session.readable_len(id), 256);
-    assert!(!pair.listener.inbox.is_empty(), "the rest waits with the caller");
+    assert!(
+        !pair.listener.inbox.is_empty(),
+        "the rest waits with the caller"
+    );
     pair.listener.app.reading = true;
     pair.drive().unwrap();
     assert!(pair.listener.app.streams[&id.0].received == pattern(9, 10_000));
@@ -507,7 +570,10 @@ fn expect_violation(s: &mut Heap, bytes: &[u8], violation: ProtocolViolation) {
     );
     let mut out = [0u8; 64];
     let n = s.poll_transmit(Instant::ZERO, &mut out).unwrap();
-    assert_eq!(&out[..n], &Header::go_away(GoAwayCode::ProtocolError).encode());
+    assert_eq!(
+        &out[..n],
+        &Header::go_away(GoAwayCode::ProtocolError).encode()
+    );
     assert_eq!(s.poll_transmit(Instant::ZERO, &mut out), None);
     assert_eq!(s.open_stream(), Err(OpenError::SessionEnded));
 }
@@ -515,7 +581,10 @@ fn expect_violation(s: &mut Heap, bytes: &[u8], violation: ProtocolViolation) {
 #[test]
 fn violation_data_beyond_window() {
     let mut s = listener();
-    let mut bytes = frame(Header::data(1, Flags::SYN, INITIAL_WINDOW), &vec![0; INITIAL_WINDOW as usize]);
+    let mut bytes = frame(
+        Header::data(1, Flags::SYN, INITIAL_WINDOW),
+        &vec![0; INITIAL_WINDOW as usize],
+    );
     // Another byte: one more than granted.
     bytes.extend(frame(Header::data(1, Flags::NONE, 1), &[0]));
     let mut off = 0;
@@ -535,17 +604,33 @@ fn violation_data_beyond_window() {
 #[test]
 fn violation_unknown_stream() {
     let mut s = listener();
-    expect_violation(&mut s, &frame(Header::data(5, Flags::NONE, 1), b"x"), ProtocolViolation::UnknownStream(5));
+    expect_violation(
+        &mut s,
+        &frame(Header::data(5, Flags::NONE, 1), b"x"),
+        ProtocolViolation::UnknownStream(5),
+    );
     let mut s = listener();
-    expect_violation(&mut s, &Header::window_update(2, Flags::NONE, 9).encode(), ProtocolViolation::UnknownStream(2));
+    expect_violation(
+        &mut s,
+        &Header::window_update(2, Flags::NONE, 9).encode(),
+        ProtocolViolation::UnknownStream(2),
+    );
     let mut s = listener();
-    expect_violation(&mut s, &Header::window_update(0, Flags::NONE, 9).encode(), ProtocolViolation::InvalidStreamId(0));
+    expect_violation(
+        &mut s,
+        &Header::window_update(0, Flags::NONE, 9).encode(),
+        ProtocolViolation::InvalidStreamId(0),
+    );
 }
 
 #[test]
 fn violation_syn_parity_and_reuse() {
     let mut s = listener();
-    expect_violation(&mut s, &Header::window_update(2, Flags::SYN, 0).encode(), ProtocolViolation::InvalidStreamId(2));
+    expect_violation(
+        &mut s,
+        &Header::window_update(2, Flags::SYN, 0).encode(),
+        ProtocolViolation::InvalidStreamId(2),
+    );
     let mut s = listener();
     let mut bytes = Header::window_update(3, Flags::SYN, 0).encode().to_vec();
     bytes.extend(Header::window_update(3, Flags::SYN, 0).encode());
@@ -567,7 +652,11 @@ fn violation_version_type_and_ping_ack() {
     b[1] = 9;
     expect_violation(&mut s, &b, ProtocolViolation::InvalidType(9));
     let mut s = listener();
-    expect_violation(&mut s, &Header::ping(Flags::ACK, 77).encode(), ProtocolViolation::UnexpectedPingAck(77));
+    expect_violation(
+        &mut s,
+        &Header::ping(Flags::ACK, 77).encode(),
+        ProtocolViolation::UnexpectedPingAck(77),
+    );
 }
 
 #[test]
@@ -592,21 +681,33 @@ fn too_many_streams_and_unacked_streams_are_reset() {
     s.accept(StreamId(1)).unwrap();
     s.accept(StreamId(3)).unwrap();
     s.handle_input(Instant::ZERO, &syn(7)).unwrap();
-    s.handle_input(Instant::ZERO, &frame(Header::data(9, Flags::SYN, 4), b"data")).unwrap();
+    s.handle_input(
+        Instant::ZERO,
+        &frame(Header::data(9, Flags::SYN, 4), b"data"),
+    )
+    .unwrap();
     assert_eq!(s.stream_count(), 3);
     let n = s.poll_transmit(Instant::ZERO, &mut out).unwrap();
     let frames: Vec<&[u8]> = out[..n].chunks(12).collect();
     assert!(frames.contains(&&Header::window_update(9, Flags::RST, 0).encode()[..]));
     assert!(frames.contains(&&Header::window_update(1, Flags::ACK, 0).encode()[..]));
     // Late data for the refused stream is tolerated.
-    s.handle_input(Instant::ZERO, &frame(Header::data(9, Flags::NONE, 2), b"zz")).unwrap();
+    s.handle_input(
+        Instant::ZERO,
+        &frame(Header::data(9, Flags::NONE, 2), b"zz"),
+    )
+    .unwrap();
     assert!(s.error().is_none());
 }
 
 #[test]
 fn ping_is_answered_with_the_same_value() {
     let mut s = listener();
-    s.handle_input(Instant::ZERO, &Header::ping(Flags::SYN, 0xdead_beef).encode()).unwrap();
+    s.handle_input(
+        Instant::ZERO,
+        &Header::ping(Flags::SYN, 0xdead_beef).encode(),
+    )
+    .unwrap();
     let mut out = [0u8; 64];
     let n = s.poll_transmit(Instant::ZERO, &mut out).unwrap();
     assert_eq!(&out[..n], &Header::ping(Flags::ACK, 0xdead_beef).encode());
@@ -620,7 +721,7 @@ fn control_queue_full_applies_backpressure() {
         bytes.extend(Header::ping(Flags::SYN, i).encode());
     }
     let n = s.handle_input(Instant::ZERO, &bytes).unwrap();
-    assert!(n < bytes.len() && n % 12 == 0);
+    assert!(n < bytes.len() && n.is_multiple_of(12));
     let mut out = vec![0u8; 4096];
     assert!(s.poll_transmit(Instant::ZERO, &mut out).is_some());
     assert!(s.handle_input(Instant::ZERO, &bytes[n..]).unwrap() > 0);
@@ -662,6 +763,7 @@ mod properties {
                 let _ = s.handle_input(Instant::ZERO, &chunk);
                 while s.poll_transmit(Instant::ZERO, &mut out).is_some() {}
                 while s.poll_event().is_some() {}
+                s.check_invariants();
                 prop_assert!(s.buffered_bytes() <= 64 * 1024);
                 prop_assert!(s.stream_count() <= 8);
             }
