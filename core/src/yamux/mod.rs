@@ -52,6 +52,7 @@
 
 mod buffer;
 mod frame;
+mod input;
 mod session;
 mod stream;
 

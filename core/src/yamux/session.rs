@@ -1,12 +1,11 @@
 //! [`YamuxSession`]: one connection's streams, frame parser and frame writer.
 
 use super::buffer::{ByteStorage, StreamSlots, YamuxStorage};
-use super::frame::{Flags, FrameType, GoAwayCode, HEADER_LEN, Header, HeaderError, INITIAL_WINDOW};
+use super::frame::{Flags, GoAwayCode, HEADER_LEN, Header};
 use super::stream::{
-    EVENT_INBOUND, EVENT_READABLE, EVENT_REMOTE_CLOSED, EVENT_RESET, EVENT_WRITABLE, StreamId,
-    StreamSlot,
+    EVENT_INBOUND, EVENT_READABLE, EVENT_REMOTE_CLOSED, EVENT_WRITABLE, StreamId, StreamSlot,
 };
-use super::{OpenError, ProtocolViolation, Role, StreamError, YamuxConfig, YamuxError, YamuxEvent};
+use super::{OpenError, Role, StreamError, YamuxConfig, YamuxError, YamuxEvent};
 use crate::time::{Duration, Instant};
 
 /// Control frames waiting to go out (ping answers, resets of refused streams). When full,
@@ -16,34 +15,11 @@ const CONTROL_QUEUE: usize = 16;
 /// The smallest allocation a heap ring starts with.
 const MIN_RING: usize = 4 * 1024;
 
-/// Where the frame parser is.
-#[derive(Clone, Copy, Debug)]
-enum Parse {
-    /// Collecting a header; `have` of its 12 bytes are in `bytes`.
-    Header { bytes: [u8; HEADER_LEN], have: u8 },
-    /// Inside a data frame's body.
-    Body {
-        stream_id: u32,
-        remaining: u32,
-        /// Throw the bytes away (stream gone, reset, or refused).
-        discard: bool,
-        /// FIN to apply once the body is complete.
-        fin: bool,
-    },
-}
-
-impl Parse {
-    const START: Parse = Parse::Header {
-        bytes: [0; HEADER_LEN],
-        have: 0,
-    };
-}
-
 /// A ping on the wire waiting for its answer.
 #[derive(Clone, Copy, Debug)]
-struct OutstandingPing {
-    opaque: u32,
-    sent_at: Instant,
+pub(super) struct OutstandingPing {
+    pub(super) opaque: u32,
+    pub(super) sent_at: Instant,
 }
 
 /// One yamux connection: the stream table, the frame parser and the frame writer.
@@ -53,36 +29,36 @@ struct OutstandingPing {
 /// call order.
 #[derive(Debug)]
 pub struct YamuxSession<S: YamuxStorage> {
-    role: Role,
-    config: YamuxConfig,
+    pub(super) role: Role,
+    pub(super) config: YamuxConfig,
     /// Sorted by stream id.
-    streams: S::Streams,
+    pub(super) streams: S::Streams,
     /// Our next stream id (u64: exhaustion is detectable).
-    next_outbound_id: u64,
+    pub(super) next_outbound_id: u64,
     /// The largest id the peer has opened (0: none).
-    highest_inbound_id: u32,
-    parse: Parse,
-    control: heapless::Deque<Header, CONTROL_QUEUE>,
-    ping_due: bool,
-    ping_outstanding: Option<OutstandingPing>,
-    next_ping_at: Option<Instant>,
-    ping_counter: u32,
-    rtt: Option<Duration>,
-    rtt_event: Option<Duration>,
+    pub(super) highest_inbound_id: u32,
+    pub(super) parse: super::input::Parse,
+    pub(super) control: heapless::Deque<Header, CONTROL_QUEUE>,
+    pub(super) ping_due: bool,
+    pub(super) ping_outstanding: Option<OutstandingPing>,
+    pub(super) next_ping_at: Option<Instant>,
+    pub(super) ping_counter: u32,
+    pub(super) rtt: Option<Duration>,
+    pub(super) rtt_event: Option<Duration>,
     /// A go-away we still have to send.
-    go_away_to_send: Option<GoAwayCode>,
+    pub(super) go_away_to_send: Option<GoAwayCode>,
     /// We sent (or queued) a go-away.
-    local_go_away: bool,
+    pub(super) local_go_away: bool,
     /// The peer's go-away.
-    remote_go_away: Option<GoAwayCode>,
-    go_away_event: Option<GoAwayCode>,
-    failed: Option<YamuxError>,
+    pub(super) remote_go_away: Option<GoAwayCode>,
+    pub(super) go_away_event: Option<GoAwayCode>,
+    pub(super) failed: Option<YamuxError>,
     /// Slots with a non-zero `events` field.
-    streams_with_events: usize,
-    event_cursor: usize,
-    transmit_cursor: usize,
+    pub(super) streams_with_events: usize,
+    pub(super) event_cursor: usize,
+    pub(super) transmit_cursor: usize,
     /// Bytes allocated by all rings together.
-    allocated: usize,
+    pub(super) allocated: usize,
 }
 
 impl<S: YamuxStorage> YamuxSession<S> {
@@ -98,7 +74,7 @@ impl<S: YamuxStorage> YamuxSession<S> {
                 Role::Listener => 2,
             },
             highest_inbound_id: 0,
-            parse: Parse::START,
+            parse: super::input::Parse::START,
             control: heapless::Deque::new(),
             ping_due: true,
             ping_outstanding: None,
@@ -221,74 +197,6 @@ impl<S: YamuxStorage> YamuxSession<S> {
     }
 
     // ---- input ----
-
-    /// Feeds bytes received from the peer; returns how many were used. Fewer than
-    /// `input.len()` means a buffer is full: offer the rest again after draining `poll_*` and
-    /// reading. An error ends the session (a go-away is queued for `poll_transmit`).
-    pub fn handle_input(&mut self, now: Instant, input: &[u8]) -> Result<usize, YamuxError> {
-        if let Some(e) = self.failed {
-            return Err(e);
-        }
-        let mut pos = 0;
-        while pos < input.len() {
-            match self.parse {
-                Parse::Header { mut bytes, have } => {
-                    let have = usize::from(have);
-                    if have == 0 && self.control.is_full() {
-                        break;
-                    }
-                    let take = (HEADER_LEN - have).min(input.len() - pos);
-                    bytes[have..have + take].copy_from_slice(&input[pos..pos + take]);
-                    pos += take;
-                    if have + take < HEADER_LEN {
-                        // `have + take` < 12 fits a u8.
-                        self.parse = Parse::Header {
-                            bytes,
-                            have: (have + take) as u8,
-                        };
-                        continue;
-                    }
-                    self.parse = Parse::START;
-                    if let Err(v) = self.on_header(now, &bytes) {
-                        return Err(self.fail(YamuxError::Protocol(v)));
-                    }
-                }
-                Parse::Body {
-                    stream_id,
-                    remaining,
-                    discard,
-                    fin,
-                } => {
-                    let avail = (remaining as usize).min(input.len() - pos);
-                    let used = if discard {
-                        avail
-                    } else {
-                        self.buffer_body(stream_id, &input[pos..pos + avail])
-                    };
-                    if used == 0 && avail > 0 {
-                        break; // the stream's receive ring is full
-                    }
-                    pos += used;
-                    // `used` ≤ `remaining`, a u32.
-                    let remaining = remaining - used as u32;
-                    if remaining == 0 {
-                        self.parse = Parse::START;
-                        if fin {
-                            self.remote_fin(stream_id);
-                        }
-                    } else {
-                        self.parse = Parse::Body {
-                            stream_id,
-                            remaining,
-                            discard,
-                            fin,
-                        };
-                    }
-                }
-            }
-        }
-        Ok(pos)
-    }
 
     /// The instant from `poll_timeout` passed: sends keep-alive pings, ends the session when
     /// a ping went unanswered too long.
@@ -533,7 +441,7 @@ impl<S: YamuxStorage> YamuxSession<S> {
 
     // ---- internals ----
 
-    fn fail(&mut self, error: YamuxError) -> YamuxError {
+    pub(super) fn fail(&mut self, error: YamuxError) -> YamuxError {
         if self.failed.is_none() {
             self.failed = Some(error);
             if let YamuxError::Protocol(_) = error {
@@ -548,7 +456,7 @@ impl<S: YamuxStorage> YamuxSession<S> {
         error
     }
 
-    fn find(&self, id: u32) -> Option<usize> {
+    pub(super) fn find(&self, id: u32) -> Option<usize> {
         self.streams
             .as_slice()
             .binary_search_by_key(&id, |s| s.id)
@@ -568,7 +476,7 @@ impl<S: YamuxStorage> YamuxSession<S> {
     }
 
     /// Whether `id` belongs to the peer's side.
-    fn is_peer_id(&self, id: u32) -> bool {
+    pub(super) fn is_peer_id(&self, id: u32) -> bool {
         let odd = id % 2 == 1;
         match self.role {
             Role::Dialer => !odd,
@@ -577,7 +485,7 @@ impl<S: YamuxStorage> YamuxSession<S> {
     }
 
     /// Whether a stream with this id was opened at some point (by either side).
-    fn was_opened(&self, id: u32) -> bool {
+    pub(super) fn was_opened(&self, id: u32) -> bool {
         if id == 0 {
             false
         } else if self.is_peer_id(id) {
@@ -593,14 +501,14 @@ impl<S: YamuxStorage> YamuxSession<S> {
             .min(<S::Tx as ByteStorage>::MAX_CAPACITY)
     }
 
-    fn rx_limit(&self) -> usize {
+    pub(super) fn rx_limit(&self) -> usize {
         self.config
             .max_stream_rx_buffer
             .min(<S::Rx as ByteStorage>::MAX_CAPACITY)
     }
 
     /// Allocation the session may still make.
-    fn budget(&self) -> usize {
+    pub(super) fn budget(&self) -> usize {
         self.config
             .max_session_buffer
             .saturating_sub(self.allocated)
@@ -608,12 +516,12 @@ impl<S: YamuxStorage> YamuxSession<S> {
 
     /// The largest window auto-tuning may reach: what the config allows, and no more than
     /// the receive ring holds. Below 256 KiB, later updates grant less than the first window.
-    fn max_window_target(&self) -> u32 {
+    pub(super) fn max_window_target(&self) -> u32 {
         let ring = u32::try_from(self.rx_limit()).unwrap_or(u32::MAX);
         self.config.max_receive_window.min(ring).max(1)
     }
 
-    fn set_events(&mut self, index: usize, events: u8) {
+    pub(super) fn set_events(&mut self, index: usize, events: u8) {
         let slot = &mut self.streams.as_mut_slice()[index];
         match (slot.events != 0, events != 0) {
             (false, true) => self.streams_with_events += 1,
@@ -623,231 +531,17 @@ impl<S: YamuxStorage> YamuxSession<S> {
         slot.events = events;
     }
 
-    fn add_event(&mut self, index: usize, bit: u8) {
+    pub(super) fn add_event(&mut self, index: usize, bit: u8) {
         let events = self.streams.as_slice()[index].events | bit;
         self.set_events(index, events);
     }
 
-    fn remove_if_finished(&mut self, index: usize) {
+    pub(super) fn remove_if_finished(&mut self, index: usize) {
         let slot = &self.streams.as_slice()[index];
         if slot.finished() {
             let slot = self.streams.remove_at(index);
             self.allocated -= slot.allocated();
         }
-    }
-
-    /// Copies body bytes into the stream's receive ring; returns how many fit.
-    fn buffer_body(&mut self, stream_id: u32, data: &[u8]) -> usize {
-        let Some(index) = self.find(stream_id) else {
-            return data.len(); // gone meanwhile: discard
-        };
-        let rx_limit = self.rx_limit();
-        let budget = self.budget();
-        let slot = &mut self.streams.as_mut_slice()[index];
-        if slot.discards_input() {
-            return data.len();
-        }
-        let before = slot.allocated();
-        grow_ring(&mut slot.rx, data.len(), rx_limit, budget);
-        let n = slot.rx.push(data);
-        self.allocated = self.allocated - before + slot.allocated();
-        if n > 0 {
-            self.add_event(index, EVENT_READABLE);
-        }
-        n
-    }
-
-    fn remote_fin(&mut self, stream_id: u32) {
-        let Some(index) = self.find(stream_id) else {
-            return;
-        };
-        let slot = &mut self.streams.as_mut_slice()[index];
-        if slot.fin_received || slot.dead {
-            return;
-        }
-        slot.fin_received = true;
-        if slot.visible() {
-            self.add_event(index, EVENT_REMOTE_CLOSED);
-        }
-        self.remove_if_finished(index);
-    }
-
-    fn remote_reset(&mut self, index: usize) {
-        let slot = &mut self.streams.as_mut_slice()[index];
-        if slot.dead {
-            return;
-        }
-        let before = slot.allocated();
-        slot.rx.clear();
-        slot.tx.clear();
-        slot.dead = true;
-        slot.rst_to_send = false;
-        self.allocated -= before;
-        let visible = slot.visible();
-        let keep = slot.events & EVENT_INBOUND;
-        self.set_events(index, if visible { keep | EVENT_RESET } else { 0 });
-        self.remove_if_finished(index);
-    }
-
-    fn on_header(
-        &mut self,
-        now: Instant,
-        bytes: &[u8; HEADER_LEN],
-    ) -> Result<(), ProtocolViolation> {
-        let header = Header::decode(bytes).map_err(|e| match e {
-            HeaderError::UnsupportedVersion(v) => ProtocolViolation::InvalidVersion(v),
-            HeaderError::UnknownType(t) => ProtocolViolation::InvalidType(t),
-        })?;
-        match header.frame_type {
-            FrameType::Ping => self.on_ping(now, header),
-            FrameType::GoAway => {
-                let code = GoAwayCode::from_u32(header.length);
-                if self.remote_go_away.is_none() {
-                    self.remote_go_away = Some(code);
-                    self.go_away_event = Some(code);
-                }
-                Ok(())
-            }
-            FrameType::Data | FrameType::WindowUpdate => self.on_stream_frame(header),
-        }
-    }
-
-    fn on_ping(&mut self, now: Instant, header: Header) -> Result<(), ProtocolViolation> {
-        if header.flags.contains(Flags::SYN) {
-            // Room was checked before the header was taken.
-            let _ = self
-                .control
-                .push_back(Header::ping(Flags::ACK, header.length));
-        } else if header.flags.contains(Flags::ACK) {
-            match self.ping_outstanding {
-                Some(ping) if ping.opaque == header.length => {
-                    let rtt = now.saturating_duration_since(ping.sent_at);
-                    self.rtt = Some(rtt);
-                    self.rtt_event = Some(rtt);
-                    self.ping_outstanding = None;
-                    self.next_ping_at = self.config.keep_alive_interval.map(|i| now + i);
-                }
-                _ => return Err(ProtocolViolation::UnexpectedPingAck(header.length)),
-            }
-        }
-        Ok(())
-    }
-
-    fn on_stream_frame(&mut self, header: Header) -> Result<(), ProtocolViolation> {
-        let id = header.stream_id;
-        if id == 0 {
-            return Err(ProtocolViolation::InvalidStreamId(0));
-        }
-        let is_data = header.frame_type == FrameType::Data;
-        let index = if header.flags.contains(Flags::SYN) {
-            match self.on_syn(id)? {
-                Some(index) => index,
-                None => {
-                    // Refused (reset queued): its data is discarded, but still bounded by the
-                    // window the peer was entitled to.
-                    if is_data {
-                        if header.length > INITIAL_WINDOW {
-                            return Err(ProtocolViolation::WindowExceeded);
-                        }
-                        self.start_body(id, header.length, true, false);
-                    }
-                    return Ok(());
-                }
-            }
-        } else {
-            match self.find(id) {
-                Some(index) => index,
-                None if self.was_opened(id) => {
-                    // Recently closed or reset: tolerate and discard.
-                    if is_data {
-                        self.start_body(id, header.length, true, false);
-                    }
-                    return Ok(());
-                }
-                None => return Err(ProtocolViolation::UnknownStream(id)),
-            }
-        };
-        let fin = header.flags.contains(Flags::FIN);
-        let rst = header.flags.contains(Flags::RST);
-        let slot = &mut self.streams.as_mut_slice()[index];
-        if is_data {
-            if header.length > slot.recv_window {
-                return Err(ProtocolViolation::WindowExceeded);
-            }
-            slot.recv_window -= header.length;
-            let discard = rst || slot.discards_input();
-            if rst {
-                self.remote_reset(index);
-            }
-            self.start_body(id, header.length, discard, fin && !rst);
-        } else {
-            slot.send_window = slot
-                .send_window
-                .checked_add(header.length)
-                .ok_or(ProtocolViolation::WindowOverflow)?;
-            if rst {
-                self.remote_reset(index);
-            } else if fin {
-                self.remote_fin(id);
-            }
-        }
-        Ok(())
-    }
-
-    /// Sets up the parser for a data body (or finishes a zero-length one at once).
-    fn start_body(&mut self, stream_id: u32, length: u32, discard: bool, fin: bool) {
-        if length == 0 {
-            if fin {
-                self.remote_fin(stream_id);
-            }
-        } else {
-            self.parse = Parse::Body {
-                stream_id,
-                remaining: length,
-                discard,
-                fin,
-            };
-        }
-    }
-
-    /// A SYN from the peer: the new slot's index, `None` when refused (RST queued).
-    fn on_syn(&mut self, id: u32) -> Result<Option<usize>, ProtocolViolation> {
-        if !self.is_peer_id(id) {
-            return Err(ProtocolViolation::InvalidStreamId(id));
-        }
-        if id <= self.highest_inbound_id {
-            return Err(ProtocolViolation::StreamIdInUse(id));
-        }
-        self.highest_inbound_id = id;
-        let pending = self
-            .streams
-            .as_slice()
-            .iter()
-            .filter(|s| !s.accepted && !s.dead)
-            .count();
-        let full = self.stream_count() >= self.config.max_streams.min(S::Streams::MAX_LEN);
-        let index = match self.streams.as_slice().binary_search_by_key(&id, |s| s.id) {
-            Ok(_) => return Err(ProtocolViolation::StreamIdInUse(id)),
-            Err(index) => index,
-        };
-        if self.local_go_away || full || pending >= self.config.max_pending_inbound {
-            let _ = self
-                .control
-                .push_back(Header::window_update(id, Flags::RST, 0));
-            return Ok(None);
-        }
-        if self
-            .streams
-            .insert_at(index, StreamSlot::new(id, false, self.max_window_target()))
-            .is_err()
-        {
-            let _ = self
-                .control
-                .push_back(Header::window_update(id, Flags::RST, 0));
-            return Ok(None);
-        }
-        self.add_event(index, EVENT_INBOUND);
-        Ok(Some(index))
     }
 
     /// Writes stream frames round robin into `out`; returns the bytes written.
@@ -895,7 +589,7 @@ impl<S: YamuxStorage> YamuxSession<S> {
 
 /// Grows `ring` so it can take `wanted` more bytes, within `limit` total capacity and
 /// `budget` more allocated bytes. Starts at [`MIN_RING`], then doubles.
-fn grow_ring<B: ByteStorage>(
+pub(super) fn grow_ring<B: ByteStorage>(
     ring: &mut super::buffer::Ring<B>,
     wanted: usize,
     limit: usize,
