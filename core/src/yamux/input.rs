@@ -233,6 +233,9 @@ impl<S: YamuxStorage> YamuxSession<S> {
         let fin = header.flags.contains(Flags::FIN);
         let rst = header.flags.contains(Flags::RST);
         let slot = &mut self.streams.as_mut_slice()[index];
+        if header.flags.contains(Flags::ACK) {
+            slot.acked = true;
+        }
         if is_data {
             if header.length > slot.recv_window {
                 return Err(ProtocolViolation::WindowExceeded);

@@ -65,7 +65,7 @@ pub use buffer::{ByteStorage, FixedStorage, Ring, StreamSlots, YamuxStorage};
 pub use frame::{
     Flags, FrameType, GoAwayCode, HEADER_LEN, Header, HeaderError, INITIAL_WINDOW, VERSION,
 };
-pub use session::YamuxSession;
+pub use session::{MAX_ACK_BACKLOG, YamuxSession};
 pub use stream::{StreamId, StreamSlot};
 
 use crate::time::Duration;
@@ -204,6 +204,8 @@ pub enum OpenError {
     TooManyStreams,
     /// A go-away was sent or received.
     GoingAway,
+    /// [`MAX_ACK_BACKLOG`] of our streams wait for the peer's ACK.
+    AckBacklog,
     /// Every stream id of our parity was used.
     IdsExhausted,
     /// The session has ended.
@@ -215,6 +217,7 @@ impl fmt::Display for OpenError {
         f.write_str(match self {
             OpenError::TooManyStreams => "too many yamux streams",
             OpenError::GoingAway => "yamux session is going away",
+            OpenError::AckBacklog => "too many yamux streams await the peer's ACK",
             OpenError::IdsExhausted => "yamux stream ids exhausted",
             OpenError::SessionEnded => "yamux session has ended",
         })

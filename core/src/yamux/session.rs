@@ -12,6 +12,9 @@ use crate::time::{Duration, Instant};
 /// `handle_input` stops before the next header until `poll_transmit` made room.
 const CONTROL_QUEUE: usize = 16;
 
+/// Most of our streams the peer has not acknowledged yet (libp2p yamux spec: 256).
+pub const MAX_ACK_BACKLOG: usize = 256;
+
 /// The smallest allocation a heap ring starts with.
 const MIN_RING: usize = 4 * 1024;
 
@@ -220,7 +223,8 @@ impl<S: YamuxStorage> YamuxSession<S> {
     // ---- application calls ----
 
     /// Opens a stream. Its SYN goes out with the first data written before the next
-    /// `poll_transmit`, or alone as a window update.
+    /// `poll_transmit`, or alone as a window update. At most [`MAX_ACK_BACKLOG`] of our
+    /// streams may wait for the peer's ACK ([`OpenError::AckBacklog`]: try again later).
     pub fn open_stream(&mut self) -> Result<StreamId, OpenError> {
         if self.failed.is_some() {
             return Err(OpenError::SessionEnded);
@@ -230,6 +234,15 @@ impl<S: YamuxStorage> YamuxSession<S> {
         }
         if self.stream_count() >= self.config.max_streams.min(S::Streams::MAX_LEN) {
             return Err(OpenError::TooManyStreams);
+        }
+        let unacked = self
+            .streams
+            .as_slice()
+            .iter()
+            .filter(|s| !s.acked && !s.dead)
+            .count();
+        if unacked >= MAX_ACK_BACKLOG {
+            return Err(OpenError::AckBacklog);
         }
         let id = u32::try_from(self.next_outbound_id).map_err(|_| OpenError::IdsExhausted)?;
         // Ids grow, so the new slot goes last.

@@ -43,6 +43,8 @@ pub struct StreamSlot<Rx, Tx> {
     /// Inbound: the application accepted it (or wrote/closed on it).
     pub(crate) accepted: bool,
     pub(crate) syn_to_send: bool,
+    /// The other side acknowledged the stream (always true for inbound streams).
+    pub(crate) acked: bool,
     pub(crate) ack_to_send: bool,
     pub(crate) fin_requested: bool,
     pub(crate) fin_sent: bool,
@@ -74,6 +76,7 @@ impl<Rx: ByteStorage, Tx: ByteStorage> StreamSlot<Rx, Tx> {
             tx: Ring::new(),
             accepted: outbound,
             syn_to_send: outbound,
+            acked: !outbound,
             ack_to_send: false,
             fin_requested: false,
             fin_sent: false,

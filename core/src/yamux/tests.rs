@@ -787,3 +787,24 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn outbound_ack_backlog_is_honoured() {
+    let config = YamuxConfig {
+        max_streams: 1000,
+        ..YamuxConfig::default()
+    };
+    let mut s = Heap::new(Role::Dialer, config);
+    for _ in 0..MAX_ACK_BACKLOG {
+        s.open_stream().unwrap();
+    }
+    assert_eq!(s.open_stream(), Err(OpenError::AckBacklog));
+    // The peer acknowledges stream 1: one more may open.
+    s.handle_input(
+        Instant::ZERO,
+        &Header::window_update(1, Flags::ACK, 0).encode(),
+    )
+    .unwrap();
+    assert!(s.open_stream().is_ok());
+    assert_eq!(s.open_stream(), Err(OpenError::AckBacklog));
+}
