@@ -38,6 +38,7 @@
 //! - [`ping`], [`perf`]: the ping and perf stream handlers.
 //! - [`identity`]: keys, PeerIds, signed envelopes and peer records.
 //! - [`cid`]: content identifiers (CIDv0 and CIDv1), binary and text.
+//! - [`yamux`]: the `/yamux/1.0.0` stream multiplexer session.
 //!
 //! The crate builds without `std` for `thumbv7em-none-eabihf`; its own unit tests link `std`.
 #![cfg_attr(not(test), no_std)]
@@ -67,3 +68,4 @@ mod stream_pair;
 pub mod testkit;
 pub mod time;
 pub mod wire;
+pub mod yamux;
