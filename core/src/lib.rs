@@ -34,6 +34,7 @@
 //! - [`stream`]: the interface between a connection and a stream's protocol handler.
 //! - `testkit` (tests, or the `testkit` feature): two endpoints on an in-memory pipe and a
 //!   virtual clock.
+//! - [`connection`]: one libp2p connection: security, muxer and protocol streams composed.
 //! - [`identify`]: the identify message codec, its stream handlers and checks.
 //! - [`ping`], [`perf`]: the ping and perf stream handlers.
 //! - [`identity`]: keys, PeerIds, signed envelopes and peer records.
@@ -51,6 +52,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod cid;
+pub mod connection;
 pub mod crypto;
 pub mod identify;
 pub mod identity;

@@ -269,6 +269,11 @@ impl MultistreamDialer {
         Ok(used)
     }
 
+    /// Whether messages wait to be sent (drain `poll_transmit`).
+    pub fn has_output(&self) -> bool {
+        !self.outbox.queue.is_empty()
+    }
+
     /// How the negotiation ended, if it has. A lazy dialer reports its protocol at once.
     pub fn outcome(&self) -> Option<Outcome> {
         match self.state {
@@ -401,6 +406,16 @@ impl MultistreamListener {
             }
         }
         Ok(used)
+    }
+
+    /// Whether messages wait to be sent (drain `poll_transmit`).
+    pub fn has_output(&self) -> bool {
+        !self.outbox.queue.is_empty()
+    }
+
+    /// Whether the negotiator still reads the dialer's messages (until a protocol is agreed).
+    pub fn wants_input(&self) -> bool {
+        !matches!(self.state, ListenerState::Agreed(_))
     }
 
     /// The agreed protocol, once the dialer proposed one this side supports. The echo that

@@ -323,6 +323,37 @@ impl<S: YamuxStorage> YamuxSession<S> {
         Ok(n)
     }
 
+    /// Copies the stream's buffered bytes into `out` without consuming them (0 for unknown,
+    /// reset or empty streams). With [`consume`](Self::consume), lets a caller hand bytes to a
+    /// parser that may use only some of them.
+    pub fn peek(&self, id: StreamId, out: &mut [u8]) -> usize {
+        self.find(id.0)
+            .map(|i| &self.streams.as_slice()[i])
+            .filter(|s| s.visible() && !s.dead)
+            .map_or(0, |s| s.rx.peek(out))
+    }
+
+    /// Drops the first `n` buffered bytes of the stream, as `read` would (at most
+    /// [`readable_len`](Self::readable_len)); the window reopens as with `read`.
+    pub fn consume(&mut self, id: StreamId, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let Ok(index) = self.app_stream(id) else {
+            return;
+        };
+        let slot = &mut self.streams.as_mut_slice()[index];
+        if slot.dead {
+            return;
+        }
+        let before = slot.allocated();
+        slot.rx.consume(n.min(slot.rx.len()));
+        slot.rx.release_if_empty();
+        let after = slot.allocated();
+        self.allocated = self.allocated - before + after;
+        self.remove_if_finished(index);
+    }
+
     /// Closes this side's half: FIN goes out after the bytes already written.
     pub fn close(&mut self, id: StreamId) -> Result<(), StreamError> {
         let index = self.app_stream(id)?;

@@ -1,0 +1,420 @@
+use super::*;
+use crate::crypto::Portable;
+use crate::identify::IdentifyBuilder;
+use crate::identity::Keypair;
+use crate::noise::session::NoiseIdentity;
+use crate::testkit::{Endpoint, Pair, PairError, PipeConfig};
+use std::vec::Vec;
+
+type Conn = Connection<Portable, HeapConnection>;
+
+/// A connection plus the events it reported, drained after every call as the contract says.
+struct Node {
+    conn: Conn,
+    events: Vec<ConnectionEvent>,
+}
+
+impl Node {
+    fn drain(&mut self) {
+        while let Some(e) = self.conn.poll_event() {
+            self.events.push(e);
+        }
+    }
+
+    fn take(&mut self, f: impl Fn(&ConnectionEvent) -> bool) -> Option<ConnectionEvent> {
+        let i = self.events.iter().position(f)?;
+        Some(self.events.remove(i))
+    }
+}
+
+impl Endpoint for Node {
+    type Error = ConnectionError;
+    fn handle_input(&mut self, now: Instant, input: &[u8]) -> Result<usize, ConnectionError> {
+        let r = self.conn.handle_input(now, input);
+        self.drain();
+        r
+    }
+    fn poll_transmit(&mut self, now: Instant, out: &mut [u8]) -> Option<usize> {
+        let r = self.conn.poll_transmit(now, out);
+        self.drain();
+        r
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.conn.poll_timeout()
+    }
+    fn handle_timeout(&mut self, now: Instant) -> Result<(), ConnectionError> {
+        let r = self.conn.handle_timeout(now);
+        self.drain();
+        r
+    }
+}
+
+fn identity(seed: u8) -> NoiseIdentity {
+    NoiseIdentity::ed25519::<Portable>(&Keypair::from_seed([seed; 32]), [seed ^ 0xff; 32])
+}
+
+fn node(config: ConnectionConfig, seed: u8) -> Node {
+    let conn = Conn::new(
+        Instant::ZERO,
+        config,
+        identity(seed),
+        [seed.wrapping_add(7); 32],
+        [seed; 32],
+    )
+    .unwrap();
+    Node {
+        conn,
+        events: Vec::new(),
+    }
+}
+
+fn pair_with(
+    dialer: ConnectionConfig,
+    listener: ConnectionConfig,
+    pipe: PipeConfig,
+) -> Pair<Node, Node> {
+    Pair::new(node(dialer, 1), node(listener, 2), Instant::ZERO, pipe)
+}
+
+fn established(p: &mut Pair<Node, Node>) -> bool {
+    p.a.conn.is_established() && p.b.conn.is_established()
+}
+
+fn dialer() -> ConnectionConfig {
+    ConnectionConfig {
+        app_protocols: &["/echo/1.0.0"],
+        ..ConnectionConfig::new(Role::Dialer)
+    }
+}
+
+fn listener() -> ConnectionConfig {
+    ConnectionConfig {
+        app_protocols: &["/echo/1.0.0"],
+        ..ConnectionConfig::new(Role::Listener)
+    }
+}
+
+#[test]
+fn upgrade_completes_with_every_split_and_buffer_size() {
+    for (early, lazy) in [(true, true), (false, true), (true, false), (false, false)] {
+        let d = ConnectionConfig {
+            early_muxer_negotiation: early,
+            lazy_negotiation: lazy,
+            ..dialer()
+        };
+        let l = ConnectionConfig {
+            early_muxer_negotiation: early,
+            ..listener()
+        };
+        for chunk in [1, 2, 3, 7, 64, 1000, usize::MAX] {
+            for out_len in [40, 300, 70_000] {
+                let pipe = PipeConfig {
+                    max_chunk: chunk,
+                    out_len,
+                    latency: Duration::from_millis(5),
+                };
+                let mut p = pair_with(d, l, pipe);
+                p.drive_until(1_000_000, established)
+                    .unwrap_or_else(|e| panic!("{early} {lazy} {chunk} {out_len}: {e:?}"));
+                assert_eq!(p.a.conn.remote_peer(), Some(identity(2).peer_id()));
+                assert_eq!(p.b.conn.remote_peer(), Some(identity(1).peer_id()));
+                let early_seen =
+                    p.a.take(|e| matches!(e, ConnectionEvent::Established { .. }));
+                assert_eq!(
+                    early_seen,
+                    Some(ConnectionEvent::Established { early_muxer: early })
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn round_trips_of_the_upgrade() {
+    // Early muxer and lazy proposals: security proposal + handshake message 1 in one flight,
+    // then messages 2 and 3, so the dialer can send streams after 1.5 round trips.
+    let pipe = PipeConfig {
+        latency: Duration::from_millis(50),
+        ..PipeConfig::default()
+    };
+    let mut p = pair_with(dialer(), listener(), pipe);
+    p.drive_until(10_000, |p| p.a.conn.is_established())
+        .unwrap();
+    assert_eq!(p.now, Instant::from_millis(100));
+    let mut p = pair_with(dialer(), listener(), pipe);
+    p.drive_until(10_000, established).unwrap();
+    assert_eq!(p.now, Instant::from_millis(150));
+}
+
+#[test]
+fn wrong_expected_peer_fails_the_dialer() {
+    let d = ConnectionConfig {
+        expected_peer: Some(*identity(9).peer_id()),
+        ..dialer()
+    };
+    let mut p = pair_with(d, listener(), PipeConfig::default());
+    let err = p.drive_until(10_000, |p| p.a.conn.is_closed()).err();
+    assert!(matches!(err, None | Some(PairError::A(_))), "{err:?}");
+    assert!(matches!(
+        p.a.conn.error(),
+        Some(ConnectionError::Handshake(
+            crate::noise::session::NoiseHandshakeError::PeerIdMismatch { .. }
+        ))
+    ));
+}
+
+#[test]
+fn silent_peer_times_out() {
+    let mut a = node(dialer(), 1);
+    let mut out = [0u8; 1024];
+    assert!(a.conn.poll_transmit(Instant::ZERO, &mut out).is_some());
+    assert_eq!(a.conn.poll_timeout(), Some(Instant::from_secs(10)));
+    assert_eq!(
+        a.conn.handle_timeout(Instant::from_secs(10)),
+        Err(ConnectionError::HandshakeTimeout)
+    );
+    a.drain();
+    assert_eq!(a.events.last(), Some(&ConnectionEvent::Closed));
+}
+
+#[test]
+fn garbage_instead_of_multistream_is_an_error() {
+    let mut b = node(listener(), 2);
+    let r = b
+        .conn
+        .handle_input(Instant::ZERO, b"\x05hello and more garbage");
+    assert!(matches!(r, Err(ConnectionError::Negotiation(_))), "{r:?}");
+}
+
+#[test]
+fn ping_measures_the_round_trip() {
+    let pipe = PipeConfig {
+        latency: Duration::from_millis(20),
+        ..PipeConfig::default()
+    };
+    let mut p = pair_with(dialer(), listener(), pipe);
+    p.drive_until(10_000, established).unwrap();
+    let start = p.now;
+    p.a.conn.ping(p.now).unwrap();
+    p.drive_until(10_000, |p| {
+        p.a.events
+            .iter()
+            .any(|e| matches!(e, ConnectionEvent::PingRtt { .. }))
+    })
+    .unwrap();
+    let rtt = match p.a.take(|e| matches!(e, ConnectionEvent::PingRtt { .. })) {
+        Some(ConnectionEvent::PingRtt { rtt, .. }) => rtt,
+        other => panic!("{other:?}"),
+    };
+    // The stream is opened lazily: proposal and ping leave together, the listener answers
+    // the negotiation and the echo together: one round trip.
+    assert_eq!(rtt, Duration::from_millis(40));
+    assert_eq!(p.now - start, Duration::from_millis(40));
+}
+
+#[test]
+fn identify_round_trip() {
+    let mut p = pair_with(dialer(), listener(), PipeConfig::default());
+    p.drive_until(10_000, established).unwrap();
+    p.a.conn.request_identify(p.now).unwrap();
+    p.drive_until(10_000, |p| {
+        p.b.events
+            .iter()
+            .any(|e| matches!(e, ConnectionEvent::IdentifyRequested { .. }))
+    })
+    .unwrap();
+    let Some(ConnectionEvent::IdentifyRequested { stream }) =
+        p.b.take(|e| matches!(e, ConnectionEvent::IdentifyRequested { .. }))
+    else {
+        unreachable!()
+    };
+    let key = identity(2);
+    let message = IdentifyBuilder {
+        protocol_version: Some("ipfs/0.1.0"),
+        agent_version: Some("rhizo-test/0.1"),
+        public_key: Some(key.identity_key()),
+        protocols: &["/ipfs/ping/1.0.0", "/echo/1.0.0"],
+        ..IdentifyBuilder::default()
+    };
+    let now = p.now;
+    p.b.conn.respond_identify(now, stream, &message).unwrap();
+    p.drive_until(10_000, |p| {
+        p.a.events.contains(&ConnectionEvent::Identified)
+    })
+    .unwrap();
+    let id = p.a.conn.remote_identify().expect("message kept");
+    assert_eq!(id.agent_version(), Some("rhizo-test/0.1"));
+    assert_eq!(
+        id.protocols().collect::<Vec<_>>(),
+        ["/ipfs/ping/1.0.0", "/echo/1.0.0"]
+    );
+    // Both sides forget the stream once the exchange is over.
+    p.drive_until(10_000, |p| {
+        p.a.conn.stream_count() == 0 && p.b.conn.stream_count() == 0
+    })
+    .unwrap();
+}
+
+#[test]
+fn perf_moves_exact_byte_counts() {
+    let mut p = pair_with(dialer(), listener(), PipeConfig::default());
+    p.drive_until(10_000, established).unwrap();
+    let params = crate::perf::PerfParams {
+        upload: 3 << 20,
+        download: 5 << 20,
+    };
+    p.a.conn.perf(p.now, params).unwrap();
+    p.drive_until(1_000_000, |p| {
+        p.a.events
+            .iter()
+            .any(|e| matches!(e, ConnectionEvent::PerfDone(_)))
+    })
+    .unwrap();
+    let Some(ConnectionEvent::PerfDone(result)) =
+        p.a.take(|e| matches!(e, ConnectionEvent::PerfDone(_)))
+    else {
+        unreachable!()
+    };
+    assert_eq!(result.uploaded, 3 << 20);
+    assert_eq!(result.downloaded, 5 << 20);
+    // Noise and yamux overhead: a few frames' worth on top of the payload.
+    assert!(
+        p.sent.0 > 3 << 20 && p.sent.0 < (3 << 20) + (3 << 20) / 50,
+        "{}",
+        p.sent.0
+    );
+}
+
+/// An echo service on every inbound application stream, and a checker on outbound ones.
+fn echo_step(n: &mut Node, now: Instant) {
+    let mut buf = [0u8; 1500];
+    let events: Vec<_> = n.events.drain(..).collect();
+    for e in events {
+        match e {
+            ConnectionEvent::StreamOpened { inbound: true, .. }
+            | ConnectionEvent::StreamReadable(_)
+            | ConnectionEvent::StreamFinished(_) => {
+                let stream = match e {
+                    ConnectionEvent::StreamOpened { stream, .. }
+                    | ConnectionEvent::StreamReadable(stream)
+                    | ConnectionEvent::StreamFinished(stream) => stream,
+                    _ => unreachable!(),
+                };
+                loop {
+                    match n.conn.stream_read(now, stream, &mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(k) => assert_eq!(n.conn.stream_write(now, stream, &buf[..k]), Ok(k)),
+                    }
+                }
+                if matches!(e, ConnectionEvent::StreamFinished(_)) {
+                    let _ = n.conn.stream_close(now, stream);
+                }
+            }
+            other => n.events.push(other),
+        }
+    }
+    n.drain();
+}
+
+#[test]
+fn many_concurrent_echo_streams() {
+    for chunk in [usize::MAX, 333] {
+        let pipe = PipeConfig {
+            max_chunk: chunk,
+            ..PipeConfig::default()
+        };
+        let mut p = pair_with(dialer(), listener(), pipe);
+        p.drive_until(10_000, established).unwrap();
+        let mut streams = Vec::new();
+        for i in 0..40u32 {
+            let s = p.a.conn.open_stream(p.now, "/echo/1.0.0").unwrap();
+            let data: Vec<u8> = (0..(i * 97 % 1000 + 1))
+                .map(|x| (x as u8) ^ (i as u8))
+                .collect();
+            assert_eq!(p.a.conn.stream_write(p.now, s, &data), Ok(data.len()));
+            p.a.conn.stream_close(p.now, s).unwrap();
+            streams.push((s, data, Vec::new(), false));
+        }
+        p.drive_until(1_000_000, |p| {
+            let now = p.now;
+            echo_step(&mut p.b, now);
+            let mut buf = [0u8; 700];
+            for (s, _, got, done) in streams.iter_mut() {
+                loop {
+                    match p.a.conn.stream_read(now, *s, &mut buf) {
+                        Ok(0) => {
+                            if p.a.events.contains(&ConnectionEvent::StreamFinished(*s)) {
+                                *done = true;
+                            }
+                            break;
+                        }
+                        Ok(k) => got.extend_from_slice(&buf[..k]),
+                        Err(_) => {
+                            *done = true;
+                            break;
+                        }
+                    }
+                }
+            }
+            streams.iter().all(|(_, _, _, done)| *done)
+        })
+        .unwrap();
+        for (s, data, got, _) in &streams {
+            assert_eq!(got, data, "stream {s:?}");
+        }
+        p.drive_until(10_000, |p| {
+            p.a.conn.stream_count() == 0 && p.b.conn.stream_count() == 0
+        })
+        .unwrap();
+    }
+}
+
+#[test]
+fn unsupported_protocol_is_refused() {
+    let mut p = pair_with(dialer(), listener(), PipeConfig::default());
+    p.drive_until(10_000, established).unwrap();
+    let s = p.a.conn.open_stream(p.now, "/nobody/speaks/this").unwrap();
+    p.drive_until(10_000, |p| {
+        p.a.events
+            .contains(&ConnectionEvent::StreamRefused { stream: s })
+    })
+    .unwrap();
+}
+
+#[test]
+fn fixed_storage_connection_works_without_the_heap_types() {
+    type Small = Connection<Portable, FixedConnection<4, 4096, 4096>>;
+    let a = Small::new(Instant::ZERO, dialer(), identity(1), [3; 32], [1; 32]).unwrap();
+    let b = Small::new(Instant::ZERO, listener(), identity(2), [4; 32], [2; 32]).unwrap();
+    struct F(Small);
+    impl Endpoint for F {
+        type Error = ConnectionError;
+        fn handle_input(&mut self, now: Instant, i: &[u8]) -> Result<usize, ConnectionError> {
+            let r = self.0.handle_input(now, i);
+            while self.0.poll_event().is_some() {}
+            r
+        }
+        fn poll_transmit(&mut self, now: Instant, out: &mut [u8]) -> Option<usize> {
+            self.0.poll_transmit(now, out)
+        }
+        fn poll_timeout(&self) -> Option<Instant> {
+            self.0.poll_timeout()
+        }
+        fn handle_timeout(&mut self, now: Instant) -> Result<(), ConnectionError> {
+            self.0.handle_timeout(now)
+        }
+    }
+    let mut p = Pair::new(F(a), F(b), Instant::ZERO, PipeConfig::default());
+    p.drive_until(10_000, |p| p.a.0.is_established() && p.b.0.is_established())
+        .unwrap();
+    // A 64 KiB perf download through 4 KiB rings: backpressure, not growth.
+    let params = crate::perf::PerfParams {
+        upload: 100_000,
+        download: 300_000,
+    };
+    p.a.0.perf(p.now, params).unwrap();
+    p.drive_until(1_000_000, |p| {
+        p.a.0.stream_count() == 0 && p.b.0.stream_count() == 0
+    })
+    .unwrap();
+}
