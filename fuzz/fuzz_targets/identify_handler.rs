@@ -84,7 +84,10 @@ fuzz_target!(|input: (Vec<u8>, Vec<Op>)| {
         if requester.poll_event() == Some(IdentifyEvent::Received) {
             let message = requester.message().expect("received");
             assert!(message.as_bytes().len() <= 512);
-            assert_eq!(Some(message.as_bytes().to_vec()), merged_payloads(&consumed));
+            assert_eq!(
+                Some(message.as_bytes().to_vec()),
+                merged_payloads(&consumed)
+            );
             assert!(Identify::decode(message.as_bytes()).is_ok());
             let remote = PeerId::from_public_key(&Keypair::from_seed([1; 32]).public());
             let _ = CheckedIdentify::check(message, &remote);

@@ -4,9 +4,7 @@
 #![no_main]
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use rhizo_core::ping::{
-    PingDialer, PingDialerConfig, PingEvent, PingListener, PingListenerConfig,
-};
+use rhizo_core::ping::{PingDialer, PingDialerConfig, PingEvent, PingListener, PingListenerConfig};
 use rhizo_core::stream::StreamHandler;
 use rhizo_core::time::{Duration, Instant};
 
