@@ -23,7 +23,8 @@
 //!
 //! # Memory
 //! Where memory lives is chosen by a [`ConnectionStorage`] type: [`HeapConnection`] allocates
-//! on demand and an idle connection holds no stream or frame buffers; [`FixedConnection`] holds
+//! on demand and an idle connection holds no stream or frame buffers (the frame buffer is kept
+//! through a transfer and dropped after a second without input); [`FixedConnection`] holds
 //! everything inline (a Noise frame buffer, the yamux streams and their rings) for targets
 //! without an allocator.
 //!
@@ -317,7 +318,8 @@ impl<const STREAMS: usize, const RX: usize, const TX: usize> ConnectionStorage
     type Slots = heapless::Vec<streams::Slot, STREAMS>;
 }
 
-/// Allocate on demand, bounded by the configuration; an idle connection holds no buffers.
+/// Allocate on demand, bounded by the configuration; an idle connection holds no buffers
+/// (the frame buffer goes one second after the last input).
 #[cfg(feature = "alloc")]
 #[derive(Debug)]
 pub struct HeapConnection;
@@ -541,6 +543,7 @@ impl<P: CryptoProvider, S: ConnectionStorage, I: Borrow<NoiseIdentity>> Connecti
 
     /// The deadline from `poll_timeout` has passed.
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), ConnectionError> {
+        self.rx.handle_timeout(now);
         if let Some(e) = self.error {
             return Err(e);
         }
@@ -571,7 +574,7 @@ impl<P: CryptoProvider, S: ConnectionStorage, I: Borrow<NoiseIdentity>> Connecti
                 let used = ms
                     .handle_input(self.rx.data(), &[NOISE_PROTOCOL])
                     .map_err(ConnectionError::Negotiation)?;
-                self.rx.consume(used);
+                self.rx.consume(now, used);
                 progressed |= used > 0;
                 match ms.outcome() {
                     Some(crate::multistream::Outcome::Refused) => {
@@ -591,7 +594,7 @@ impl<P: CryptoProvider, S: ConnectionStorage, I: Borrow<NoiseIdentity>> Connecti
                 let used = hs
                     .handle_input(self.rx.data_mut())
                     .map_err(ConnectionError::Handshake)?;
-                self.rx.consume(used);
+                self.rx.consume(now, used);
                 progressed |= used > 0;
                 if hs.is_finished() {
                     self.finish_handshake(now)?;
@@ -918,7 +921,7 @@ impl<P: CryptoProvider, S: ConnectionStorage, I: Borrow<NoiseIdentity>> Connecti
 
     /// When `handle_timeout` should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let mut t = self.deadline;
+        let mut t = min_opt(self.deadline, self.rx.poll_timeout());
         if let Some(secured) = &self.secured {
             if let Some(yamux) = &secured.yamux {
                 t = min_opt(t, yamux.poll_timeout());
@@ -1032,7 +1035,7 @@ impl<P: CryptoProvider, S: ConnectionStorage> Secured<P, S> {
         loop {
             if !rx.has_plaintext() {
                 match rx
-                    .open_frame(&mut self.transport)
+                    .open_frame(now, &mut self.transport)
                     .map_err(ConnectionError::Noise)?
                 {
                     true => progressed = true,

@@ -283,6 +283,14 @@ fn perf_moves_exact_byte_counts() {
         "{}",
         p.sent.0
     );
+    // Once the traffic stops, both frame buffers are freed after a while.
+    assert!(p.a.conn.rx.capacity() > 0);
+    let stopped = p.now;
+    p.drive_until(10_000, |p| {
+        p.a.conn.rx.capacity() == 0 && p.b.conn.rx.capacity() == 0
+    })
+    .unwrap();
+    assert!(p.now - stopped <= buffer::IDLE_RELEASE);
 }
 
 /// An echo service on every inbound application stream, and a checker on outbound ones.
