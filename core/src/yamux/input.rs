@@ -38,6 +38,7 @@ impl<S: YamuxStorage> YamuxSession<S> {
         if let Some(e) = self.failed {
             return Err(e);
         }
+        self.last_now = self.last_now.max(now);
         let mut pos = 0;
         while pos < input.len() {
             match self.parse {

@@ -18,6 +18,11 @@ pub const MAX_ACK_BACKLOG: usize = 256;
 /// The smallest allocation a heap ring starts with.
 const MIN_RING: usize = 4 * 1024;
 
+/// How long an emptied heap ring keeps its allocation before it is freed: long enough that a
+/// busy stream does not free and regrow (and zero) its rings for every frame, short enough
+/// that an idle session soon holds no buffers.
+pub const RING_RELEASE_DELAY: Duration = Duration::from_secs(1);
+
 /// A ping on the wire waiting for its answer.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct OutstandingPing {
@@ -45,6 +50,11 @@ pub struct YamuxSession<S: YamuxStorage> {
     pub(super) ping_due: bool,
     pub(super) ping_outstanding: Option<OutstandingPing>,
     pub(super) next_ping_at: Option<Instant>,
+    /// When to free the allocations of rings that went empty (heap storage): emptied rings
+    /// are kept while traffic flows instead of being freed and regrown for every frame.
+    pub(super) sweep_at: Option<Instant>,
+    /// The latest instant the session was given (calls without `now` use it).
+    pub(super) last_now: Instant,
     pub(super) ping_counter: u32,
     pub(super) rtt: Option<Duration>,
     pub(super) rtt_event: Option<Duration>,
@@ -82,6 +92,8 @@ impl<S: YamuxStorage> YamuxSession<S> {
             ping_due: true,
             ping_outstanding: None,
             next_ping_at: None,
+            sweep_at: None,
+            last_now: Instant::ZERO,
             ping_counter: 0,
             rtt: None,
             rtt_event: None,
@@ -207,6 +219,11 @@ impl<S: YamuxStorage> YamuxSession<S> {
         if let Some(e) = self.failed {
             return Err(e);
         }
+        self.last_now = self.last_now.max(now);
+        if self.sweep_at.is_some_and(|at| now >= at) {
+            self.sweep_at = None;
+            self.release_empty_rings();
+        }
         if let Some(ping) = self.ping_outstanding {
             if now >= ping.sent_at.saturating_add(self.config.ping_timeout) {
                 return Err(self.fail(YamuxError::PingTimeout));
@@ -310,12 +327,12 @@ impl<S: YamuxStorage> YamuxSession<S> {
         if out.is_empty() {
             return Ok(0);
         }
-        let before = slot.allocated();
         let n = slot.rx.pop(out);
-        slot.rx.release_if_empty();
-        let after = slot.allocated();
+        let emptied = slot.rx.is_empty() && slot.rx.allocated() > 0;
         let pending = n == 0 && !slot.fin_received;
-        self.allocated = self.allocated - before + after;
+        if emptied {
+            self.schedule_sweep();
+        }
         self.remove_if_finished(index);
         if pending {
             return Err(StreamError::WouldBlock);
@@ -346,11 +363,10 @@ impl<S: YamuxStorage> YamuxSession<S> {
         if slot.dead {
             return;
         }
-        let before = slot.allocated();
         slot.rx.consume(n.min(slot.rx.len()));
-        slot.rx.release_if_empty();
-        let after = slot.allocated();
-        self.allocated = self.allocated - before + after;
+        if slot.rx.is_empty() && slot.rx.allocated() > 0 {
+            self.schedule_sweep();
+        }
         self.remove_if_finished(index);
     }
 
@@ -404,6 +420,7 @@ impl<S: YamuxStorage> YamuxSession<S> {
     /// `None` when there is nothing to send. Streams take turns (round robin); data frames are
     /// cut to the room left in `out` and to the peer's window.
     pub fn poll_transmit(&mut self, now: Instant, out: &mut [u8]) -> Option<usize> {
+        self.last_now = self.last_now.max(now);
         let mut written = 0;
         if out.len() < HEADER_LEN {
             return None;
@@ -477,13 +494,35 @@ impl<S: YamuxStorage> YamuxSession<S> {
         if self.failed.is_some() {
             return None;
         }
-        match self.ping_outstanding {
+        let ping = match self.ping_outstanding {
             Some(ping) => Some(ping.sent_at.saturating_add(self.config.ping_timeout)),
             None => self.next_ping_at,
+        };
+        match (ping, self.sweep_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
     // ---- internals ----
+
+    /// Asks for emptied rings to be freed after [`RING_RELEASE_DELAY`].
+    pub(super) fn schedule_sweep(&mut self) {
+        if self.sweep_at.is_none() {
+            self.sweep_at = Some(self.last_now + RING_RELEASE_DELAY);
+        }
+    }
+
+    /// Frees the allocation of every empty ring.
+    fn release_empty_rings(&mut self) {
+        let mut allocated = 0;
+        for slot in self.streams.as_mut_slice() {
+            slot.rx.release_if_empty();
+            slot.tx.release_if_empty();
+            allocated += slot.allocated();
+        }
+        self.allocated = allocated;
+    }
 
     pub(super) fn fail(&mut self, error: YamuxError) -> YamuxError {
         if self.failed.is_none() {
@@ -613,7 +652,9 @@ impl<S: YamuxStorage> YamuxSession<S> {
             }
             idle = 0;
             written += n;
-            slot.tx.release_if_empty();
+            if slot.tx.is_empty() && slot.tx.allocated() > 0 && self.sweep_at.is_none() {
+                self.sweep_at = Some(now + RING_RELEASE_DELAY);
+            }
             let writable = slot.want_writable && (slot.tx.free() > 0 || slot.tx.is_empty());
             self.allocated = self.allocated - before + slot.allocated();
             if writable {

@@ -850,3 +850,42 @@ fn yamux_throughput() {
     let secs = start.elapsed().as_secs_f64();
     println!("{:.1} Gbit/s", total as f64 * 8.0 / secs / 1e9);
 }
+
+#[test]
+fn emptied_rings_are_kept_while_busy_and_freed_when_idle() {
+    let mut pair = Pair::<HeapStorage>::new(YamuxConfig::default());
+    pair.listener.app.reply = Vec::new();
+    let data = pattern(9, 512 * 1024);
+    let id = pair.dialer.open(data.clone(), false);
+    for _ in 0..10_000 {
+        pair.step().unwrap();
+        if pair
+            .listener
+            .app
+            .streams
+            .get(&id.0)
+            .is_some_and(|s| s.received.len() == data.len())
+        {
+            break;
+        }
+    }
+    assert!(pair.listener.app.streams[&id.0].received == data);
+    // Everything was read, but the rings of the open stream keep their allocation for now.
+    assert!(pair.listener.session.buffered_bytes() > 0);
+    let sweep = pair
+        .listener
+        .session
+        .poll_timeout()
+        .expect("a sweep is scheduled");
+    assert!(sweep <= pair.now + super::session::RING_RELEASE_DELAY);
+    for side in [&mut pair.dialer, &mut pair.listener] {
+        side.session
+            .handle_timeout(sweep + super::session::RING_RELEASE_DELAY)
+            .unwrap();
+        assert_eq!(
+            side.session.buffered_bytes(),
+            0,
+            "an idle session holds no ring"
+        );
+    }
+}
