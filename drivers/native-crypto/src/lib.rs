@@ -1,16 +1,17 @@
-//! [`Native`]: a [`CryptoProvider`] for servers, with the fastest primitives this machine has.
+//! [`Native`]: a [`CryptoProvider`] for servers, with faster primitives than the portable ones.
 //!
 //! rhizo's protocol core is generic over [`CryptoProvider`]; firmware uses the core's
 //! [`Portable`](rhizo_core::crypto::Portable) (RustCrypto and `ed25519-compact`, no `alloc`, any
 //! target). A server driver plugs `Native` instead, for example
 //! `Connection<Native, HeapConnection>`: the bytes on the wire are the same (the tests of this
 //! crate run the core's known answers, the Noise cacophony vector, and handshakes, whole
-//! connections and AEAD frames between a `Native` and a `Portable` peer), only faster.
+//! connections and AEAD frames between a `Native` and a `Portable` peer), only faster (X25519
+//! excepted: see below).
 //!
 //! | primitive | crate |
 //! |---|---|
 //! | ChaCha20-Poly1305 | `ring` 0.17 (`LessSafeKey`, detached tags) |
-//! | SHA-256, HKDF-SHA256 | `ring` 0.17 (`digest`, `hkdf`) |
+//! | SHA-256, HKDF-SHA256 | `Portable`'s: RustCrypto `sha2` 0.11 and `hkdf` 0.13 |
 //! | X25519 | `x25519-dalek` 3 (`StaticSecret`) |
 //! | ed25519 | `ed25519-dalek` 3 (`verify_strict`) |
 //!
@@ -20,22 +21,30 @@
 //! # Q&A
 //!
 //! **Why `ring` for the AEAD, not RustCrypto's `chacha20poly1305` as in `Portable`?** `ring`
-//! carries the assembly ChaCha20 and Poly1305 of BoringSSL/OpenSSL (AVX2 and AVX-512 on x86-64,
-//! NEON on aarch64); RustCrypto's AVX2 backend is about half as fast on the AEAD here, and the
-//! AEAD is most of a connection's CPU time. `ring` needs `std`-class targets and builds C and
-//! assembly, which is why it stays out of the core.
+//! carries BoringSSL's assembly ChaCha20-Poly1305, which on x86-64 with AVX2 runs ChaCha20 and
+//! Poly1305 in one stitched pass; it sealed and opened 64 KiB frames 1.7 times as fast as
+//! `Portable` here (BENCHMARKS.md), and the AEAD is most of a connection's CPU time. `ring`
+//! builds C and assembly for `std`-class targets, which is why it stays out of the core.
 //!
-//! **Why `ring` for SHA-256 and HKDF?** Both `ring` and RustCrypto's `sha2` use the CPU's SHA
-//! extensions where present; `ring` was measured at least as fast here (BENCHMARKS.md), and
-//! taking HKDF from `ring` too keeps the provider on one hash implementation. Noise hashes only
-//! small inputs, so this matters little either way.
+//! **Why RustCrypto's `sha2` and `hkdf` for SHA-256 and HKDF, not `ring`'s?** Both use the CPU's
+//! SHA extensions where present, and on the short inputs Noise hashes (a handshake's keys and
+//! messages, 32-byte HKDF inputs) `sha2` was measured faster here: SHA-256 of 64 bytes in about
+//! 0.7 of `ring`'s time, Noise's two-block HKDF in about 0.8 (on 64 KiB they are within the
+//! noise of each other; BENCHMARKS.md). So `Native` reuses `Portable`'s implementations.
 //!
 //! **Why the dalek crates for X25519 and ed25519, not `ring`?** `ring` offers X25519 only for
 //! ephemeral keys (`agreement::EphemeralPrivateKey`, generated inside `ring`), but Noise's
 //! static key and the test vectors need X25519 of a given secret; and `ring`'s ed25519 signs
 //! from a PKCS#8 document, not from the 32-byte seed libp2p keys are. `curve25519-dalek` has
-//! SIMD field arithmetic (AVX2, and AVX-512 IFMA where present) and precomputed base-point
-//! tables, which is why `ed25519-dalek` signs about three times faster than `ed25519-compact`.
+//! precomputed base-point tables and AVX2 Edwards arithmetic (chosen at run time), which is why
+//! `ed25519-dalek` signs 2.8 times as fast as `ed25519-compact` here and verifies 1.2 times as
+//! fast; ed25519-dalek is also what rust-libp2p's ed25519 keys use.
+//!
+//! **Is `x25519-dalek` faster than `Portable`'s X25519?** No: measured here, one X25519 takes
+//! about 1.4 times as long (the Montgomery ladder gets neither the tables nor the vector code;
+//! `ed25519-compact`'s 64-bit field arithmetic is quicker). It is kept because it was asked
+//! for and it is the widely used implementation; it costs about 0.05 ms per handshake (three
+//! X25519 on each side). Returning `Portable::x25519` here would be a one-line change.
 //!
 //! **Why `verify_strict`, when rust-libp2p calls ed25519-dalek's plain `verify`?** All RFC 8032
 //! test vectors are valid signatures, and both methods (and `ed25519-compact`) accept them. They
@@ -45,9 +54,10 @@
 //! message). A node must not accept a signature with one provider and reject it with the
 //! other, so `Native` matches `Portable`. The difference from rust-libp2p costs nothing with
 //! honest peers: no key pair has a small-order public key, so only a forged or broken key is
-//! rejected. (One difference from `ed25519-compact` remains: it checks the cofactored equation,
-//! dalek the cofactorless one; they disagree only on signatures made with a deliberately mixed-in
-//! small-order component, which no signer produces.)
+//! rejected. (Differences from `ed25519-compact` remain on deliberately malformed signatures:
+//! it checks the cofactored equation and dalek the cofactorless one, and they treat
+//! non-canonical point encodings differently; no signer produces such signatures, and the tests
+//! check that both providers agree on random keys and signatures.)
 //!
 //! **Why are the dalek keys rebuilt on every call?** The seam passes seeds and public keys as
 //! bytes, so that providers keep no state; `Portable` does the same, so the benchmark compares
@@ -56,11 +66,11 @@
 #![warn(missing_docs)]
 
 use ed25519_dalek::Signer as _;
-use rhizo_core::crypto::{AeadCipher, CryptoError, CryptoProvider, Sha256Hasher, TAG_LEN};
+use rhizo_core::crypto::{AeadCipher, CryptoError, CryptoProvider, Portable, TAG_LEN};
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, Tag, UnboundKey};
 
-/// The server provider: `ring`'s ChaCha20-Poly1305, SHA-256 and HKDF, the dalek crates'
-/// X25519 and ed25519. Zero-sized; see the crate documentation for why these crates.
+/// The server provider: `ring`'s ChaCha20-Poly1305, the dalek crates' X25519 and ed25519,
+/// RustCrypto's SHA-256 and HKDF. Zero-sized; see the crate documentation for why these crates.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Native;
 
@@ -106,41 +116,10 @@ impl AeadCipher for NativeCipher {
     }
 }
 
-/// SHA-256 from `ring`.
-#[derive(Clone)]
-pub struct NativeSha256(ring::digest::Context);
-
-impl core::fmt::Debug for NativeSha256 {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("NativeSha256(..)")
-    }
-}
-
-impl Sha256Hasher for NativeSha256 {
-    fn update(&mut self, data: &[u8]) {
-        self.0.update(data);
-    }
-
-    fn finish(self) -> [u8; 32] {
-        let digest = self.0.finish();
-        let mut out = [0u8; 32];
-        out.copy_from_slice(digest.as_ref());
-        out
-    }
-}
-
-/// The output length `ring::hkdf` expands to.
-struct OkmLen(usize);
-
-impl ring::hkdf::KeyType for OkmLen {
-    fn len(&self) -> usize {
-        self.0
-    }
-}
-
 impl CryptoProvider for Native {
     type Cipher = NativeCipher;
-    type Sha256 = NativeSha256;
+    /// `Portable`'s SHA-256 (RustCrypto's `sha2`): see the crate's Q&A.
+    type Sha256 = <Portable as CryptoProvider>::Sha256;
 
     fn cipher(key: &[u8; 32]) -> NativeCipher {
         let key = UnboundKey::new(&CHACHA20_POLY1305, key)
@@ -164,16 +143,12 @@ impl CryptoProvider for Native {
         }
     }
 
-    fn sha256() -> NativeSha256 {
-        NativeSha256(ring::digest::Context::new(&ring::digest::SHA256))
+    fn sha256() -> Self::Sha256 {
+        Portable::sha256()
     }
 
     fn hkdf_sha256(salt: &[u8; 32], ikm: &[u8], out: &mut [[u8; 32]]) {
-        let prk = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, salt).extract(ikm);
-        let okm = out.as_flattened_mut();
-        prk.expand(&[], OkmLen(okm.len()))
-            .and_then(|okm_reader| okm_reader.fill(okm))
-            .expect("at most 3 blocks, far under HKDF's 255-block limit");
+        Portable::hkdf_sha256(salt, ikm, out)
     }
 
     fn ed25519_public(seed: &[u8; 32]) -> [u8; 32] {

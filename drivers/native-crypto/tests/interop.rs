@@ -24,9 +24,8 @@ fn key(s: &str) -> [u8; 32] {
 /// haskell-cryptography/cacophony's vectors/cacophony.txt; see the README there) with the initiator on provider `I` and
 /// the responder on provider `R`: every handshake and transport ciphertext must match.
 fn cacophony<I: CryptoProvider, R: CryptoProvider>() {
-    let text = include_str!(
-        "../../../core/tests/vectors/noise/cacophony-XX_25519_ChaChaPoly_SHA256.json"
-    );
+    let text =
+        include_str!("../../../core/tests/vectors/noise/cacophony-XX_25519_ChaChaPoly_SHA256.json");
     let file: serde_json::Value = serde_json::from_str(text).expect("vector file is JSON");
     let vectors = file["vectors"].as_array().expect("a vector list");
     assert!(!vectors.is_empty());
@@ -117,10 +116,14 @@ fn handshake_and_frames<I: CryptoProvider, R: CryptoProvider>(
     let mut buf = [0u8; 256];
     let n = init.write_message(b"", &mut buf).expect("message 1");
     resp.read_message(&mut buf[..n]).expect("message 1");
-    let n = resp.write_message(b"responder", &mut buf).expect("message 2");
+    let n = resp
+        .write_message(b"responder", &mut buf)
+        .expect("message 2");
     let range = init.read_message(&mut buf[..n]).expect("message 2");
     assert_eq!(&buf[range], b"responder");
-    let n = init.write_message(b"initiator", &mut buf).expect("message 3");
+    let n = init
+        .write_message(b"initiator", &mut buf)
+        .expect("message 3");
     let range = resp.read_message(&mut buf[..n]).expect("message 3");
     assert_eq!(&buf[range], b"initiator");
     assert_eq!(init.handshake_hash(), resp.handshake_hash());
@@ -133,10 +136,16 @@ fn handshake_and_frames<I: CryptoProvider, R: CryptoProvider>(
     let mut wire = vec![0u8; 2 + 16 + frames.iter().map(Vec::len).max().unwrap_or(0)];
     for data in frames {
         let n = i.encrypt_frame(data, &mut wire).expect("fits");
-        let f = r.open_in_place(&mut wire[..n]).expect("authentic").expect("whole");
+        let f = r
+            .open_in_place(&mut wire[..n])
+            .expect("authentic")
+            .expect("whole");
         assert_eq!(&wire[f.plaintext], &data[..]);
         let n = r.encrypt_frame(data, &mut wire).expect("fits");
-        let f = i.open_in_place(&mut wire[..n]).expect("authentic").expect("whole");
+        let f = i
+            .open_in_place(&mut wire[..n])
+            .expect("authentic")
+            .expect("whole");
         assert_eq!(&wire[f.plaintext], &data[..]);
     }
 }
