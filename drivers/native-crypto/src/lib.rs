@@ -1,7 +1,7 @@
 //! [`Native`]: a [`CryptoProvider`] for servers, with faster primitives than the portable ones.
 //!
 //! rhizo's protocol core is generic over [`CryptoProvider`]; firmware uses the core's
-//! [`Portable`](rhizo_core::crypto::Portable) (RustCrypto and `ed25519-compact`, no `alloc`, any
+//! [`Portable`] (RustCrypto and `ed25519-compact`, no `alloc`, any
 //! target). A server driver plugs `Native` instead, for example
 //! `Connection<Native, HeapConnection>`: the bytes on the wire are the same (the tests of this
 //! crate run the core's known answers, the Noise cacophony vector, and handshakes, whole
