@@ -5,14 +5,13 @@
 //! target). A server driver plugs `Native` instead, for example
 //! `Connection<Native, HeapConnection>`: the bytes on the wire are the same (the tests of this
 //! crate run the core's known answers, the Noise cacophony vector, and handshakes, whole
-//! connections and AEAD frames between a `Native` and a `Portable` peer), only faster (X25519
-//! excepted: see below).
+//! connections and AEAD frames between a `Native` and a `Portable` peer), only faster.
 //!
 //! | primitive | crate |
 //! |---|---|
 //! | ChaCha20-Poly1305 | `ring` 0.17 (`LessSafeKey`, detached tags) |
 //! | SHA-256, HKDF-SHA256 | `Portable`'s: RustCrypto `sha2` 0.11 and `hkdf` 0.13 |
-//! | X25519 | `x25519-dalek` 3 (`StaticSecret`) |
+//! | X25519 | `Portable`'s: `ed25519-compact` (measured faster than `x25519-dalek` here) |
 //! | ed25519 | `ed25519-dalek` 3 (`verify_strict`) |
 //!
 //! Measured against `Portable` in `benches/providers.rs`; the numbers are in BENCHMARKS.md
@@ -32,7 +31,7 @@
 //! 0.7 of `ring`'s time, Noise's two-block HKDF in about 0.8 (on 64 KiB they are within the
 //! noise of each other; BENCHMARKS.md). So `Native` reuses `Portable`'s implementations.
 //!
-//! **Why the dalek crates for X25519 and ed25519, not `ring`?** `ring` offers X25519 only for
+//! **Why not `ring` for X25519 and ed25519?** `ring` offers X25519 only for
 //! ephemeral keys (`agreement::EphemeralPrivateKey`, generated inside `ring`), but Noise's
 //! static key and the test vectors need X25519 of a given secret; and `ring`'s ed25519 signs
 //! from a PKCS#8 document, not from the 32-byte seed libp2p keys are. `curve25519-dalek` has
@@ -40,11 +39,10 @@
 //! `ed25519-dalek` signs 2.8 times as fast as `ed25519-compact` here and verifies 1.2 times as
 //! fast; ed25519-dalek is also what rust-libp2p's ed25519 keys use.
 //!
-//! **Is `x25519-dalek` faster than `Portable`'s X25519?** No: measured here, one X25519 takes
-//! about 1.4 times as long (the Montgomery ladder gets neither the tables nor the vector code;
-//! `ed25519-compact`'s 64-bit field arithmetic is quicker). It is kept because it was asked
-//! for and it is the widely used implementation; it costs about 0.05 ms per handshake (three
-//! X25519 on each side). Returning `Portable::x25519` here would be a one-line change.
+//! **Why `Portable`'s X25519, not `x25519-dalek`?** Measured here (BENCHMARKS.md), one
+//! `x25519-dalek` X25519 took about 1.4 times as long as `ed25519-compact`'s (the Montgomery
+//! ladder gets neither curve25519-dalek's tables nor its vector code, and `ed25519-compact`'s
+//! 64-bit field arithmetic is quicker), so `Native` keeps the portable one.
 //!
 //! **Why `verify_strict`, when rust-libp2p calls ed25519-dalek's plain `verify`?** All RFC 8032
 //! test vectors are valid signatures, and both methods (and `ed25519-compact`) accept them. They
@@ -69,8 +67,8 @@ use ed25519_dalek::Signer as _;
 use rhizo_core::crypto::{AeadCipher, CryptoError, CryptoProvider, Portable, TAG_LEN};
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, Tag, UnboundKey};
 
-/// The server provider: `ring`'s ChaCha20-Poly1305, the dalek crates' X25519 and ed25519,
-/// RustCrypto's SHA-256 and HKDF. Zero-sized; see the crate documentation for why these crates.
+/// The server provider: `ring`'s ChaCha20-Poly1305, `ed25519-dalek`'s ed25519, and the
+/// portable provider's X25519, SHA-256 and HKDF. Zero-sized; see the crate documentation for why these crates.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Native;
 
@@ -128,19 +126,11 @@ impl CryptoProvider for Native {
     }
 
     fn x25519_public(secret: &[u8; 32]) -> [u8; 32] {
-        let secret = x25519_dalek::StaticSecret::from(*secret);
-        x25519_dalek::PublicKey::from(&secret).to_bytes()
+        Portable::x25519_public(secret)
     }
 
     fn x25519(secret: &[u8; 32], public: &[u8; 32]) -> Result<[u8; 32], CryptoError> {
-        let secret = x25519_dalek::StaticSecret::from(*secret);
-        let shared = secret.diffie_hellman(&x25519_dalek::PublicKey::from(*public));
-        // `was_contributory` is false exactly for the all-zero result (a low-order point).
-        if shared.was_contributory() {
-            Ok(shared.to_bytes())
-        } else {
-            Err(CryptoError::WeakPublicKey)
-        }
+        Portable::x25519(secret, public)
     }
 
     fn sha256() -> Self::Sha256 {
