@@ -850,3 +850,20 @@ fn yamux_throughput() {
     let secs = start.elapsed().as_secs_f64();
     println!("{:.1} Gbit/s", total as f64 * 8.0 / secs / 1e9);
 }
+
+#[test]
+fn outbound_stream_below_the_peers_highest_id_is_found() {
+    // The peer (a dialer: odd ids) opened streams 1, 3 and 5 before this side opens its first
+    // (2): the table must stay sorted or the new stream cannot be written (found by
+    // rust-libp2p interop: its identify and ping streams came first).
+    let mut s = listener();
+    for id in [1, 3, 5] {
+        let syn = Header::window_update(id, Flags::SYN, 0).encode();
+        assert_eq!(s.handle_input(Instant::ZERO, &syn), Ok(syn.len()));
+    }
+    let id = s.open_stream().unwrap();
+    assert_eq!(id, StreamId(2));
+    s.check_invariants();
+    assert!(s.writable_len(id) > 0);
+    assert_eq!(s.write(id, b"hello"), Ok(5));
+}
