@@ -1,0 +1,290 @@
+//! rhizo against rust-libp2p 0.57 over loopback TCP: both dial directions, Ed25519 and RSA
+//! identities on the rust-libp2p side; the Noise handshake, ping and identify on both sides.
+
+use libp2p::futures::StreamExt;
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{Multiaddr, PeerId, SwarmBuilder, identify, identity, noise, ping, tcp, yamux};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+const LIMIT: Duration = Duration::from_secs(60);
+const LIBP2P_AGENT: &str = "rust-libp2p-interop/0.57";
+const RHIZO_AGENT: &str = "rhizo-interop/0.1";
+const PING: &str = "/ipfs/ping/1.0.0";
+const IDENTIFY: &str = "/ipfs/id/1.0.0";
+
+#[derive(NetworkBehaviour)]
+struct Behaviour {
+    ping: ping::Behaviour,
+    identify: identify::Behaviour,
+}
+
+/// What the rust-libp2p swarm reported.
+#[derive(Debug)]
+enum Seen {
+    Listening(Multiaddr),
+    Connected(PeerId),
+    Pong(PeerId),
+    PingFailed(String),
+    Identified(PeerId, Box<identify::Info>),
+    IdentifyFailed(String),
+    Failed(String),
+}
+
+/// A rust-libp2p swarm running in its own task, reporting what it sees.
+struct Libp2pPeer {
+    peer_id: PeerId,
+    events: mpsc::UnboundedReceiver<Seen>,
+    dial: mpsc::UnboundedSender<Multiaddr>,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+fn spawn_libp2p(key: identity::Keypair, listen: bool) -> Libp2pPeer {
+    let peer_id = key.public().to_peer_id();
+    let mut swarm = SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|key| Behaviour {
+            ping: ping::Behaviour::new(
+                ping::Config::new().with_interval(Duration::from_millis(300)),
+            ),
+            identify: identify::Behaviour::new(
+                identify::Config::new("ipfs/0.1.0".into(), key.public())
+                    .with_agent_version(LIBP2P_AGENT.into()),
+            ),
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(30)))
+        .build();
+    if listen {
+        swarm
+            .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+            .unwrap();
+    }
+    let (events_tx, events) = mpsc::unbounded_channel();
+    let (dial, mut dial_rx) = mpsc::unbounded_channel::<Multiaddr>();
+    let task = tokio::spawn(async move {
+        loop {
+            let seen = tokio::select! {
+                event = swarm.select_next_some() => match event {
+                    SwarmEvent::NewListenAddr { address, .. } => Seen::Listening(address),
+                    SwarmEvent::ConnectionEstablished { peer_id, .. } => Seen::Connected(peer_id),
+                    SwarmEvent::OutgoingConnectionError { error, .. } => {
+                        Seen::Failed(format!("dial: {error}"))
+                    }
+                    SwarmEvent::IncomingConnectionError { error, .. } => {
+                        Seen::Failed(format!("incoming: {error}"))
+                    }
+                    SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event { peer, result, .. })) => {
+                        match result {
+                            Ok(_) => Seen::Pong(peer),
+                            Err(e) => Seen::PingFailed(format!("{peer}: {e}")),
+                        }
+                    }
+                    SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                        peer_id,
+                        info,
+                        ..
+                    })) => Seen::Identified(peer_id, Box::new(info)),
+                    SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Error {
+                        peer_id,
+                        error,
+                        ..
+                    })) => Seen::IdentifyFailed(format!("{peer_id}: {error}")),
+                    _ => continue,
+                },
+                Some(addr) = dial_rx.recv() => match swarm.dial(addr) {
+                    Ok(()) => continue,
+                    Err(e) => Seen::Failed(format!("dial: {e}")),
+                },
+            };
+            if events_tx.send(seen).is_err() {
+                return;
+            }
+        }
+    });
+    Libp2pPeer {
+        peer_id,
+        events,
+        dial,
+        _task: task,
+    }
+}
+
+impl Libp2pPeer {
+    /// Waits for the first event `pick` accepts; a failure event fails the test.
+    async fn wait_for<T>(&mut self, mut pick: impl FnMut(&Seen) -> Option<T>) -> T {
+        loop {
+            let seen = self.events.recv().await.expect("the swarm task runs");
+            if let Some(t) = pick(&seen) {
+                return t;
+            }
+            match seen {
+                Seen::Failed(e) => panic!("rust-libp2p: {e}"),
+                Seen::PingFailed(e) => panic!("rust-libp2p ping: {e}"),
+                Seen::IdentifyFailed(e) => panic!("rust-libp2p identify: {e}"),
+                _ => {}
+            }
+        }
+    }
+
+    async fn listen_addr(&mut self) -> SocketAddr {
+        let addr = self
+            .wait_for(|s| match s {
+                Seen::Listening(a) => Some(a.clone()),
+                _ => None,
+            })
+            .await;
+        let mut ip = None;
+        let mut port = None;
+        for p in addr.iter() {
+            match p {
+                Protocol::Ip4(a) => ip = Some(std::net::IpAddr::V4(a)),
+                Protocol::Tcp(p) => port = Some(p),
+                _ => {}
+            }
+        }
+        SocketAddr::new(ip.unwrap(), port.unwrap())
+    }
+
+    /// Waits until the swarm has connected to, pinged and identified `rhizo`, and checks what
+    /// identify told it.
+    async fn expect_rhizo(&mut self, rhizo: PeerId) {
+        let (mut connected, mut ponged, mut identified) = (false, false, false);
+        while !(connected && ponged && identified) {
+            let seen = self.events.recv().await.expect("the swarm task runs");
+            match seen {
+                Seen::Connected(p) => connected |= p == rhizo,
+                Seen::Pong(p) => ponged |= p == rhizo,
+                Seen::Identified(p, info) if p == rhizo => {
+                    assert_eq!(info.agent_version, RHIZO_AGENT);
+                    assert_eq!(info.public_key.to_peer_id(), rhizo);
+                    let protocols: Vec<String> =
+                        info.protocols.iter().map(|p| p.to_string()).collect();
+                    for p in [PING, IDENTIFY] {
+                        assert!(protocols.iter().any(|q| q == p), "{p} in {protocols:?}");
+                    }
+                    identified = true;
+                }
+                Seen::Failed(e) => panic!("rust-libp2p: {e}"),
+                Seen::PingFailed(e) => panic!("rust-libp2p ping: {e}"),
+                Seen::IdentifyFailed(e) => panic!("rust-libp2p identify: {e}"),
+                _ => {}
+            }
+        }
+    }
+}
+
+fn rhizo_host() -> rhizo_tokio::Host {
+    rhizo_tokio::Host::builder()
+        .agent_version(RHIZO_AGENT)
+        .build()
+}
+
+fn to_rhizo(peer: &PeerId) -> rhizo_tokio::PeerId {
+    rhizo_tokio::PeerId::from_bytes(&peer.to_bytes()).unwrap()
+}
+
+fn to_libp2p(peer: &rhizo_tokio::PeerId) -> PeerId {
+    PeerId::from_bytes(&peer.to_bytes()).unwrap()
+}
+
+/// What rhizo checks on a connection to the rust-libp2p peer.
+async fn check_from_rhizo(conn: &rhizo_tokio::ConnectionHandle, libp2p: PeerId) {
+    assert_eq!(to_libp2p(conn.remote_peer()), libp2p);
+    let rtt = conn.ping().await.unwrap();
+    assert!(rtt < Duration::from_secs(2), "{rtt:?}");
+    let info = conn.identify().await.unwrap();
+    assert_eq!(info.agent_version.as_deref(), Some(LIBP2P_AGENT));
+    for p in [PING, IDENTIFY] {
+        assert!(info.protocols.iter().any(|q| q == p), "{p} in {info:?}");
+    }
+    let observed = info
+        .observed_addr
+        .expect("rust-libp2p sends the observed address");
+    assert_eq!(
+        Some(observed),
+        rhizo_tokio::socket_multiaddr(conn.local_addr())
+    );
+}
+
+async fn rhizo_dials_libp2p(key: identity::Keypair) {
+    let mut libp2p = spawn_libp2p(key, true);
+    let addr = libp2p.listen_addr().await;
+    let host = rhizo_host();
+    let conn = host
+        .dial(addr, Some(to_rhizo(&libp2p.peer_id)))
+        .await
+        .unwrap();
+    check_from_rhizo(&conn, libp2p.peer_id).await;
+    libp2p.expect_rhizo(to_libp2p(&host.peer_id())).await;
+    conn.close().await;
+}
+
+async fn libp2p_dials_rhizo(key: identity::Keypair) {
+    let host = rhizo_host();
+    let mut listener = host.listen("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let mut libp2p = spawn_libp2p(key, false);
+    let rhizo_peer = to_libp2p(&host.peer_id());
+    let addr: Multiaddr = rhizo_tokio::socket_multiaddr(listener.local_addr())
+        .unwrap()
+        .to_string()
+        .parse::<Multiaddr>()
+        .unwrap()
+        .with(Protocol::P2p(rhizo_peer));
+    libp2p.dial.send(addr).unwrap();
+    let conn = listener.accept().await.unwrap();
+    check_from_rhizo(&conn, libp2p.peer_id).await;
+    libp2p.expect_rhizo(rhizo_peer).await;
+}
+
+fn rsa_key() -> identity::Keypair {
+    // rust-libp2p's own RSA test key (see core/tests/vectors/peer-ids/).
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../core/tests/vectors/peer-ids/rust-libp2p-identity/rsa-2048.pk8"
+    );
+    let mut der = std::fs::read(path).unwrap();
+    identity::Keypair::rsa_from_pkcs8(&mut der).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rhizo_dials_rust_libp2p_ed25519() {
+    tokio::time::timeout(
+        LIMIT,
+        rhizo_dials_libp2p(identity::Keypair::generate_ed25519()),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_libp2p_ed25519_dials_rhizo() {
+    tokio::time::timeout(
+        LIMIT,
+        libp2p_dials_rhizo(identity::Keypair::generate_ed25519()),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rhizo_dials_rust_libp2p_rsa() {
+    tokio::time::timeout(LIMIT, rhizo_dials_libp2p(rsa_key()))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_libp2p_rsa_dials_rhizo() {
+    tokio::time::timeout(LIMIT, libp2p_dials_rhizo(rsa_key()))
+        .await
+        .unwrap();
+}
