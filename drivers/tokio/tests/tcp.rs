@@ -77,7 +77,7 @@ async fn dial_ping_and_identify_both_ways() {
             client,
             dialed,
             accepted,
-            ..
+            _listener: _keep_listening,
         } = connect("127.0.0.1:0").await;
         assert_eq!(*dialed.remote_peer(), server.peer_id());
         assert_eq!(*accepted.remote_peer(), client.peer_id());
