@@ -102,8 +102,12 @@ pub(crate) fn lock(q: &Mutex<StreamQueues>) -> MutexGuard<'_, StreamQueues> {
 /// One stream of an application protocol, as tokio `AsyncRead + AsyncWrite`.
 ///
 /// `poll_shutdown` closes this side's half (the peer reads to its end); reads return 0 once the
-/// peer closed its half. Dropping a stream that has not been shut down and read to its end
-/// resets it.
+/// peer closed its half. `poll_flush` completes once the connection has taken every written
+/// byte into the stream's yamux buffer (they then leave as the peer's window allows). Dropping
+/// a stream that has not been shut down and read to its end resets it.
+///
+/// Errors: `ConnectionReset` (the stream was reset), `Unsupported` (the peer refused the
+/// protocol), `NotConnected` (the connection ended), `BrokenPipe` (a write after shutdown).
 #[derive(Debug)]
 pub struct RhizoStream {
     id: StreamId,
