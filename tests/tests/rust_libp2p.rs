@@ -30,6 +30,7 @@ enum Seen {
     Pong(PeerId),
     PingFailed(String),
     Identified(PeerId, Box<identify::Info>),
+    Closed(PeerId),
     IdentifyFailed(String),
     Failed(String),
 }
@@ -39,6 +40,7 @@ struct Libp2pPeer {
     peer_id: PeerId,
     events: mpsc::UnboundedReceiver<Seen>,
     dial: mpsc::UnboundedSender<Multiaddr>,
+    disconnect: mpsc::UnboundedSender<PeerId>,
     control: libp2p_stream::Control,
     _task: tokio::task::JoinHandle<()>,
 }
@@ -75,12 +77,14 @@ fn spawn_libp2p(key: identity::Keypair, listen: bool) -> Libp2pPeer {
     serve_echo_and_perf(control.clone());
     let (events_tx, events) = mpsc::unbounded_channel();
     let (dial, mut dial_rx) = mpsc::unbounded_channel::<Multiaddr>();
+    let (disconnect, mut disconnect_rx) = mpsc::unbounded_channel::<PeerId>();
     let task = tokio::spawn(async move {
         loop {
             let seen = tokio::select! {
                 event = swarm.select_next_some() => match event {
                     SwarmEvent::NewListenAddr { address, .. } => Seen::Listening(address),
                     SwarmEvent::ConnectionEstablished { peer_id, .. } => Seen::Connected(peer_id),
+                    SwarmEvent::ConnectionClosed { peer_id, .. } => Seen::Closed(peer_id),
                     SwarmEvent::OutgoingConnectionError { error, .. } => {
                         Seen::Failed(format!("dial: {error}"))
                     }
@@ -109,6 +113,10 @@ fn spawn_libp2p(key: identity::Keypair, listen: bool) -> Libp2pPeer {
                     Ok(()) => continue,
                     Err(e) => Seen::Failed(format!("dial: {e}")),
                 },
+                Some(peer) = disconnect_rx.recv() => {
+                    let _ = swarm.disconnect_peer_id(peer);
+                    continue;
+                }
             };
             if events_tx.send(seen).is_err() {
                 return;
@@ -119,6 +127,7 @@ fn spawn_libp2p(key: identity::Keypair, listen: bool) -> Libp2pPeer {
         peer_id,
         events,
         dial,
+        disconnect,
         control,
         _task: task,
     }
@@ -352,8 +361,13 @@ async fn rhizo_streams_and_perf_against_rust_libp2p() {
             .await
             .unwrap();
         // rust-libp2p's yamux windows and ACKs, with rhizo as the perf client.
+        let started = std::time::Instant::now();
         let result = conn.perf(10 << 20, 10 << 20).await.unwrap();
         assert_eq!((result.uploaded, result.downloaded), (10 << 20, 10 << 20));
+        eprintln!(
+            "perf, rhizo client, 10 MiB each way: {:?}",
+            started.elapsed()
+        );
         // One stream at a time: libp2p-stream drops inbound streams that arrive while its
         // accept channel is full (it holds one), so a burst of streams would see resets.
         // Concurrency is tested the other way round, and rhizo to rhizo.
@@ -441,8 +455,13 @@ async fn rust_libp2p_streams_and_perf_against_rhizo() {
                 got += n as u64;
             }
         };
+        let started = std::time::Instant::now();
         let ((), got) = tokio::join!(writer, reader);
         assert_eq!(got, download);
+        eprintln!(
+            "perf, rust-libp2p client, 10 MiB each way: {:?}",
+            started.elapsed()
+        );
         perf = rd.reunite(wr).unwrap();
         drop(perf);
         let mut tasks = Vec::new();
@@ -473,6 +492,47 @@ async fn rust_libp2p_streams_and_perf_against_rhizo() {
         for t in tasks {
             t.await.unwrap();
         }
+    })
+    .await
+    .unwrap();
+}
+
+// ---- closing ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_from_either_side_ends_both() {
+    tokio::time::timeout(LIMIT, async {
+        let mut libp2p = spawn_libp2p(identity::Keypair::generate_ed25519(), true);
+        let addr = libp2p.listen_addr().await;
+        let host = rhizo_host();
+        let rhizo_peer = to_libp2p(&host.peer_id());
+        // rhizo closes: rust-libp2p sees the connection end.
+        let conn = host
+            .dial(addr, Some(to_rhizo(&libp2p.peer_id)))
+            .await
+            .unwrap();
+        conn.ping().await.unwrap();
+        conn.close().await;
+        libp2p
+            .wait_for(|s| matches!(s, Seen::Closed(p) if *p == rhizo_peer).then_some(()))
+            .await;
+        // rust-libp2p closes: rhizo's calls fail with `Closed`.
+        let conn = host
+            .dial(addr, Some(to_rhizo(&libp2p.peer_id)))
+            .await
+            .unwrap();
+        conn.ping().await.unwrap();
+        libp2p.disconnect.send(rhizo_peer).unwrap();
+        libp2p
+            .wait_for(|s| matches!(s, Seen::Closed(p) if *p == rhizo_peer).then_some(()))
+            .await;
+        let mut tries = 0;
+        while !conn.is_closed() {
+            tries += 1;
+            assert!(tries < 100, "rhizo did not notice the close");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(matches!(conn.ping().await, Err(rhizo_tokio::Error::Closed)));
     })
     .await
     .unwrap();
