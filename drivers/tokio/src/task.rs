@@ -167,12 +167,14 @@ impl ConnectionTask {
                 let now = self.clock.now();
                 let mut moved = false;
                 if !unconsumed.is_empty() {
-                    let used = self
-                        .conn
-                        .handle_input(now, &unconsumed)
-                        .map_err(|e| self.connection_error(e))?;
-                    unconsumed.drain(..used);
-                    moved |= used > 0;
+                    match self.conn.handle_input(now, &unconsumed) {
+                        Ok(used) => {
+                            unconsumed.drain(..used);
+                            moved |= used > 0;
+                        }
+                        // The connection failed and is closed: handled below.
+                        Err(_) => unconsumed.clear(),
+                    }
                 }
                 moved |= self.service_streams(now);
                 while let Some(event) = self.conn.poll_event() {
@@ -214,11 +216,11 @@ impl ConnectionTask {
                     if n == 0 {
                         return Err(self.eof_error());
                     }
-                    let used = self
-                        .conn
-                        .handle_input(self.clock.now(), &read_buf[..n])
-                        .map_err(|e| self.connection_error(e))?;
-                    unconsumed.extend_from_slice(&read_buf[used..n]);
+                    // On an error the connection is closed: the next pass flushes its last
+                    // bytes (a yamux go-away) and returns the error.
+                    if let Ok(used) = self.conn.handle_input(self.clock.now(), &read_buf[..n]) {
+                        unconsumed.extend_from_slice(&read_buf[used..n]);
+                    }
                 }
                 r = self.writer.write(&out[out_start..out_end]), if out_start < out_end => {
                     out_start += r.map_err(Error::Io)?;
@@ -227,9 +229,8 @@ impl ConnectionTask {
                     // Re-check: a sleep may end early by the OS clock's rounding.
                     let now = self.clock.now();
                     if deadline.is_some_and(|d| now >= d) {
-                        self.conn
-                            .handle_timeout(now)
-                            .map_err(|e| self.connection_error(e))?;
+                        // An error closes the connection, handled on the next pass.
+                        let _ = self.conn.handle_timeout(now);
                     }
                 }
                 cmd = self.commands.recv(), if self.commands_open => match cmd {
