@@ -1,5 +1,6 @@
-//! rhizo against rust-libp2p 0.57 over loopback TCP: both dial directions, Ed25519 and RSA
-//! identities on the rust-libp2p side; the Noise handshake, ping and identify on both sides.
+//! rhizo against rust-libp2p 0.57 over loopback TCP: both dial directions; Ed25519, RSA,
+//! secp256k1 and ECDSA identities on the rust-libp2p side; the Noise handshake, ping and
+//! identify on both sides; application streams and perf (through libp2p-stream); closing.
 
 use libp2p::futures::StreamExt;
 use libp2p::multiaddr::Protocol;
@@ -533,6 +534,23 @@ async fn closing_from_either_side_ends_both() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert!(matches!(conn.ping().await, Err(rhizo_tokio::Error::Closed)));
+    })
+    .await
+    .unwrap();
+}
+
+// ---- the other key types of the peer-id spec ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secp256k1_and_ecdsa_rust_libp2p_peers_both_ways() {
+    tokio::time::timeout(LIMIT, async {
+        for key in [
+            identity::Keypair::generate_secp256k1(),
+            identity::Keypair::generate_ecdsa(),
+        ] {
+            rhizo_dials_libp2p(key.clone()).await;
+            libp2p_dials_rhizo(key).await;
+        }
     })
     .await
     .unwrap();
