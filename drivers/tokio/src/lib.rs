@@ -41,7 +41,7 @@ pub use host::{
     DEFAULT_AGENT_VERSION, DEFAULT_PROTOCOL_VERSION, DEFAULT_REQUEST_TIMEOUT, Host, HostBuilder,
     Listener, socket_multiaddr,
 };
-pub use rhizo_core::connection::ConnectionConfig;
+pub use rhizo_core::connection::{ConnectionConfig, Role};
 pub use rhizo_core::identity::{Keypair, PeerId};
 pub use rhizo_core::multiaddr::Multiaddr;
 pub use rhizo_core::perf::PerfResult;

@@ -236,3 +236,77 @@ async fn wrong_expected_peer_is_reported() {
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_connections_at_once() {
+    tokio::time::timeout(LIMIT, async {
+        let server = server();
+        let mut listener = listen(&server, "127.0.0.1:0").await;
+        let addr = listener.local_addr();
+        let expected = server.peer_id();
+        let accepting = tokio::spawn(async move {
+            let mut peers = Vec::new();
+            for _ in 0..20 {
+                let conn = listener.accept().await.unwrap();
+                peers.push((*conn.remote_peer(), conn));
+            }
+            peers
+        });
+        let mut dials = Vec::new();
+        for i in 0..20u8 {
+            dials.push(tokio::spawn(async move {
+                let host = Host::builder().seed([100 + i; 32]).build();
+                let conn = host.dial(addr, Some(expected)).await.unwrap();
+                conn.ping().await.unwrap();
+                assert!(conn.identify().await.is_ok());
+                (host.peer_id(), conn)
+            }));
+        }
+        let mut dialed = Vec::new();
+        for d in dials {
+            dialed.push(d.await.unwrap());
+        }
+        let accepted = accepting.await.unwrap();
+        for (peer, _) in &dialed {
+            assert!(accepted.iter().any(|(p, _)| p == peer));
+        }
+    })
+    .await
+    .unwrap();
+}
+
+/// A TCP server that is not libp2p: answers every connection with `reply`, then holds it.
+async fn not_libp2p_server(reply: &'static [u8]) -> SocketAddr {
+    let socket = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((mut stream, _)) = socket.accept().await {
+            let _ = stream.write_all(reply).await;
+            held.push(stream);
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshake_failures_say_what_failed() {
+    tokio::time::timeout(LIMIT, async {
+        // A length-prefixed line, but not multistream-select's header.
+        let addr = not_libp2p_server(b"\x06hello\n").await;
+        let err = client().dial(addr, None).await.unwrap_err();
+        assert!(matches!(err, Error::Connection(_)), "{err:?}");
+        assert!(err.to_string().contains("negotiation"), "{err}");
+        // A server that never answers: the upgrade times out.
+        let addr = not_libp2p_server(b"").await;
+        let config = rhizo_tokio::ConnectionConfig {
+            handshake_timeout: Duration::from_millis(300),
+            ..rhizo_tokio::ConnectionConfig::new(rhizo_tokio::Role::Dialer)
+        };
+        let host = Host::builder().connection_config(config).build();
+        let err = host.dial(addr, None).await.unwrap_err();
+        assert!(err.to_string().contains("timed out"), "{err}");
+    })
+    .await
+    .unwrap();
+}
