@@ -527,12 +527,8 @@ async fn closing_from_either_side_ends_both() {
         libp2p
             .wait_for(|s| matches!(s, Seen::Closed(p) if *p == rhizo_peer).then_some(()))
             .await;
-        let mut tries = 0;
-        while !conn.is_closed() {
-            tries += 1;
-            assert!(tries < 100, "rhizo did not notice the close");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        // A clean end: rust-libp2p's go-away (or its socket's end), no error.
+        assert!(conn.closed().await.is_none());
         assert!(matches!(conn.ping().await, Err(rhizo_tokio::Error::Closed)));
     })
     .await

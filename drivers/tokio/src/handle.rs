@@ -2,14 +2,15 @@
 
 use crate::error::Error;
 use crate::stream::RhizoStream;
-use crate::task::Command;
+use crate::task::{CloseReason, Command};
 use rhizo_core::identify::Identify;
 use rhizo_core::identity::{PeerId, PublicKey};
 use rhizo_core::multiaddr::Multiaddr;
 use rhizo_core::perf::{PerfParams, PerfResult};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// What the peer said about itself in identify.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -57,6 +58,7 @@ pub struct ConnectionHandle {
     pub(crate) local_addr: SocketAddr,
     pub(crate) commands: mpsc::Sender<Command>,
     pub(crate) inbound: mpsc::UnboundedReceiver<RhizoStream>,
+    pub(crate) closed: watch::Receiver<Option<CloseReason>>,
     pub(crate) request_timeout: Duration,
 }
 
@@ -84,6 +86,17 @@ impl ConnectionHandle {
     /// Whether the connection has ended.
     pub fn is_closed(&self) -> bool {
         self.commands.is_closed()
+    }
+
+    /// Waits until the connection ends: `None` when it ended cleanly (closed by either side),
+    /// else the error that ended it (a yamux protocol violation, a socket error, ...).
+    pub async fn closed(&self) -> Option<Arc<Error>> {
+        let mut closed = self.closed.clone();
+        match closed.wait_for(Option::is_some).await {
+            Ok(reason) => reason.clone().flatten(),
+            // The task is gone without a word (it panicked).
+            Err(_) => Some(Arc::new(Error::Closed)),
+        }
     }
 
     async fn request<T>(

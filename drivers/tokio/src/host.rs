@@ -13,7 +13,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 /// The default agent version sent in identify.
 pub const DEFAULT_AGENT_VERSION: &str = concat!("rhizo/", env!("CARGO_PKG_VERSION"));
@@ -309,6 +309,7 @@ async fn start(
     let (commands_tx, commands_rx) = mpsc::channel::<Command>(64);
     let (inbound_tx, inbound_rx) = mpsc::unbounded_channel();
     let (established_tx, established_rx) = oneshot::channel();
+    let (closed_tx, closed_rx) = watch::channel(None);
     let request_timeout = shared.request_timeout;
     let task = ConnectionTask::new(
         conn,
@@ -321,6 +322,7 @@ async fn start(
         Arc::new(Notify::new()),
         inbound_tx,
         established_tx,
+        closed_tx,
     );
     tokio::spawn(task.run());
     let established = established_rx.await.map_err(|_| Error::Closed)??;
@@ -331,6 +333,7 @@ async fn start(
         local_addr,
         commands: commands_tx,
         inbound: inbound_rx,
+        closed: closed_rx,
         request_timeout,
     })
 }

@@ -21,7 +21,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 /// The connection type the driver runs: portable crypto, heap storage, a shared identity.
 pub(crate) type DriverConnection = Connection<Portable, HeapConnection, Arc<NoiseIdentity>>;
@@ -52,6 +52,9 @@ pub(crate) struct Established {
     pub(crate) public_key: PublicKey,
 }
 
+/// How a connection ended: `None` cleanly (closed by either side), else why it failed.
+pub(crate) type CloseReason = Option<Arc<Error>>;
+
 /// An application stream as the task sees it.
 #[derive(Debug)]
 struct StreamEntry {
@@ -75,6 +78,8 @@ pub(crate) struct ConnectionTask {
     pub(crate) wake: Arc<Notify>,
     pub(crate) inbound: mpsc::UnboundedSender<RhizoStream>,
     pub(crate) established: Option<oneshot::Sender<Result<Established, Error>>>,
+    /// Set once, when the task ends: `None` for a clean end, else why it failed.
+    closed: watch::Sender<Option<CloseReason>>,
     streams: HashMap<StreamId, StreamEntry>,
     pings: Vec<(StreamId, oneshot::Sender<Result<Duration, Error>>)>,
     identify_stream: Option<StreamId>,
@@ -97,6 +102,7 @@ impl ConnectionTask {
         wake: Arc<Notify>,
         inbound: mpsc::UnboundedSender<RhizoStream>,
         established: oneshot::Sender<Result<Established, Error>>,
+        closed: watch::Sender<Option<CloseReason>>,
     ) -> Self {
         let (reader, writer) = socket.into_split();
         ConnectionTask {
@@ -111,6 +117,7 @@ impl ConnectionTask {
             wake,
             inbound,
             established: Some(established),
+            closed,
             streams: HashMap::new(),
             pings: Vec::new(),
             identify_stream: None,
@@ -149,6 +156,11 @@ impl ConnectionTask {
         for entry in self.streams.values() {
             lock(&entry.queues).fail(StreamFailure::ConnectionClosed);
         }
+        let reason = match result {
+            Ok(()) | Err(Error::Closed) => None,
+            Err(e) => Some(Arc::new(e)),
+        };
+        self.closed.send_replace(Some(reason));
     }
 
     fn connection_error(&self, e: rhizo_core::connection::ConnectionError) -> Error {

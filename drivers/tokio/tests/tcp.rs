@@ -106,6 +106,8 @@ async fn dial_ping_and_identify_both_ways() {
         // The client serves no application protocol.
         assert!(!back.protocols.iter().any(|p| p == ECHO));
         dialed.close().await;
+        // The other side sees a clean end.
+        assert!(accepted.closed().await.is_none());
     })
     .await
     .unwrap();
