@@ -1,6 +1,16 @@
 //! The connection task: one tokio task per connection owns its socket and its
 //! [`Connection`], and runs the core's call order (input, timeouts, application calls, then
 //! drain transmit and events). No protocol logic lives here.
+//!
+//! # Q&A
+//! *Why are socket writes a branch of the `select!` rather than a `write_all` before it?* Two
+//! peers that both send a lot (perf in both directions, many streams) can fill both sockets'
+//! buffers; if each waited in `write_all` without reading, neither would ever read again.
+//! Writing inside the `select!` keeps reading while a write waits.
+//!
+//! *Why offer unconsumed input again instead of reading more?* The connection takes fewer
+//! bytes than offered only while a stream's buffer is full (backpressure); the socket is not
+//! read until the application drains its streams, so the peer's TCP window closes too.
 
 use crate::clock::Clock;
 use crate::error::Error;
