@@ -147,20 +147,33 @@ impl Base {
     /// The data-encoding engine of an RFC 4648 base, and whether its text is folded to upper case
     /// for decoding and written in lower case (data-encoding's base32 alphabets are upper case).
     /// `None` for base36 and base58.
+    ///
+    /// # Q&A
+    /// *Why statics and not `&de::BASE32`?* With data-encoding's `alloc` feature (turned on by
+    /// any other crate in the build, e.g. rust-libp2p) an `Encoding` holds a `Cow`, and a
+    /// reference to such a constant is no longer promoted to `'static`.
     fn rfc4648(self) -> Option<(&'static Encoding, Fold)> {
         use data_encoding as de;
+        static HEXLOWER: Encoding = de::HEXLOWER_PERMISSIVE;
+        static HEXUPPER: Encoding = de::HEXUPPER_PERMISSIVE;
+        static BASE32_NOPAD: Encoding = de::BASE32_NOPAD;
+        static BASE32: Encoding = de::BASE32;
+        static BASE64_NOPAD: Encoding = de::BASE64_NOPAD;
+        static BASE64: Encoding = de::BASE64;
+        static BASE64URL_NOPAD: Encoding = de::BASE64URL_NOPAD;
+        static BASE64URL: Encoding = de::BASE64URL;
         Some(match self {
             // The permissive engines decode either case; encoding picks the case itself.
-            Base::Base16Lower => (&de::HEXLOWER_PERMISSIVE, Fold::None),
-            Base::Base16Upper => (&de::HEXUPPER_PERMISSIVE, Fold::None),
-            Base::Base32Lower => (&de::BASE32_NOPAD, Fold::Lowercase),
-            Base::Base32Upper => (&de::BASE32_NOPAD, Fold::Uppercase),
-            Base::Base32PadLower => (&de::BASE32, Fold::Lowercase),
-            Base::Base32PadUpper => (&de::BASE32, Fold::Uppercase),
-            Base::Base64 => (&de::BASE64_NOPAD, Fold::None),
-            Base::Base64Pad => (&de::BASE64, Fold::None),
-            Base::Base64Url => (&de::BASE64URL_NOPAD, Fold::None),
-            Base::Base64UrlPad => (&de::BASE64URL, Fold::None),
+            Base::Base16Lower => (&HEXLOWER, Fold::None),
+            Base::Base16Upper => (&HEXUPPER, Fold::None),
+            Base::Base32Lower => (&BASE32_NOPAD, Fold::Lowercase),
+            Base::Base32Upper => (&BASE32_NOPAD, Fold::Uppercase),
+            Base::Base32PadLower => (&BASE32, Fold::Lowercase),
+            Base::Base32PadUpper => (&BASE32, Fold::Uppercase),
+            Base::Base64 => (&BASE64_NOPAD, Fold::None),
+            Base::Base64Pad => (&BASE64, Fold::None),
+            Base::Base64Url => (&BASE64URL_NOPAD, Fold::None),
+            Base::Base64UrlPad => (&BASE64URL, Fold::None),
             Base::Base36Lower | Base::Base36Upper | Base::Base58Btc => return None,
         })
     }

@@ -557,6 +557,12 @@ fn step_slot<S: ConnectionStorage>(
             let n = ctx.yamux.peek(id, &mut scratch);
             match ms.handle_input(&scratch[..n], protos) {
                 Ok(used) => ctx.yamux.consume(id, used),
+                Err(crate::multistream::MultistreamError::LazyProposalRefused)
+                    if !slot.inbound && slot.handler.is_app() =>
+                {
+                    let refused = ConnectionEvent::StreamRefused { stream: id };
+                    return slot.fail(ctx.yamux, Some(refused));
+                }
                 Err(_) => return slot.fail(ctx.yamux, None),
             }
             if ms.wants_input() && slot.remote_closed && ctx.yamux.readable_len(id) == 0 {
@@ -821,8 +827,15 @@ impl<S: ConnectionStorage> Io<'_, '_, S> {
 fn failure_event(slot: &Slot) -> Option<ConnectionEvent> {
     let stream = slot.id;
     match &slot.handler {
+        // Only a "na" is a refusal: a reset before the confirmation was read (its bytes are
+        // dropped with the stream) is a reset, as when rust-libp2p's libp2p-stream accepts a
+        // stream and drops it at once.
         Handler::App
-            if !slot.inbound && slot.negotiation.as_ref().is_some_and(|n| n.wants_input()) =>
+            if !slot.inbound
+                && slot
+                    .negotiation
+                    .as_ref()
+                    .is_some_and(|n| n.outcome() == Some(Outcome::Refused)) =>
         {
             Some(ConnectionEvent::StreamRefused { stream })
         }

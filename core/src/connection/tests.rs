@@ -379,14 +379,48 @@ fn many_concurrent_echo_streams() {
 
 #[test]
 fn unsupported_protocol_is_refused() {
+    for lazy in [true, false] {
+        let d = ConnectionConfig {
+            lazy_negotiation: lazy,
+            ..dialer()
+        };
+        let mut p = pair_with(d, listener(), PipeConfig::default());
+        p.drive_until(10_000, established).unwrap();
+        let s = p.a.conn.open_stream(p.now, "/nobody/speaks/this").unwrap();
+        p.drive_until(10_000, |p| {
+            p.a.events
+                .contains(&ConnectionEvent::StreamRefused { stream: s })
+        })
+        .unwrap_or_else(|e| panic!("lazy {lazy}: {e:?}"));
+    }
+}
+
+#[test]
+fn reset_before_the_confirmation_is_a_reset_not_a_refusal() {
     let mut p = pair_with(dialer(), listener(), PipeConfig::default());
     p.drive_until(10_000, established).unwrap();
-    let s = p.a.conn.open_stream(p.now, "/nobody/speaks/this").unwrap();
+    let s = p.a.conn.open_stream(p.now, "/echo/1.0.0").unwrap();
+    // The listener agrees, then resets the stream at once: the confirmation and the RST
+    // reach the dialer together (rust-libp2p's libp2p-stream does this when its accept queue
+    // is full).
     p.drive_until(10_000, |p| {
-        p.a.events
-            .contains(&ConnectionEvent::StreamRefused { stream: s })
+        let now = p.now;
+        if let Some(ConnectionEvent::StreamOpened { stream, .. }) =
+            p.b.take(|e| matches!(e, ConnectionEvent::StreamOpened { inbound: true, .. }))
+        {
+            p.b.conn.stream_reset(now, stream).unwrap();
+        }
+        p.a.events.iter().any(|e| {
+            matches!(e, ConnectionEvent::StreamReset(x)
+                | ConnectionEvent::StreamRefused { stream: x } if *x == s)
+        })
     })
     .unwrap();
+    assert!(
+        p.a.events.contains(&ConnectionEvent::StreamReset(s)),
+        "{:?}",
+        p.a.events
+    );
 }
 
 #[test]

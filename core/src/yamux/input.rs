@@ -282,10 +282,10 @@ impl<S: YamuxStorage> YamuxSession<S> {
         if !self.is_peer_id(id) {
             return Err(ProtocolViolation::InvalidStreamId(id));
         }
-        if id <= self.highest_inbound_id {
-            return Err(ProtocolViolation::StreamIdInUse(id));
-        }
-        self.highest_inbound_id = id;
+        // SYNs may arrive out of order: a peer sends each stream's SYN with its first frame,
+        // and streams opened together write first in any order (rhizo's own sender does, as
+        // rust-yamux's and go-yamux's may). Like them, only a stream still open is an error.
+        self.highest_inbound_id = self.highest_inbound_id.max(id);
         let pending = self
             .streams
             .as_slice()

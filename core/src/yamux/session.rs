@@ -262,8 +262,9 @@ impl<S: YamuxStorage> YamuxSession<S> {
             return Err(OpenError::AckBacklog);
         }
         let id = u32::try_from(self.next_outbound_id).map_err(|_| OpenError::IdsExhausted)?;
-        // Ids grow, so the new slot goes last.
-        let index = self.streams.as_slice().len();
+        // The table is sorted by id. Outbound ids grow, but the peer's (of the other parity)
+        // may be higher than this one: insert in order, or `find` misses the stream.
+        let index = self.streams.as_slice().partition_point(|s| s.id < id);
         if self
             .streams
             .insert_at(index, StreamSlot::new(id, true, self.max_window_target()))
