@@ -53,7 +53,7 @@ mod tests {
         let wake = Wake::default();
         wake.wake();
         wake.wake();
-        futures::executor::block_on(wake.woken());
+        async_io::block_on(wake.woken());
         let waker = futures::task::noop_waker();
         let mut cx = Context::from_waker(&waker);
         assert!(
