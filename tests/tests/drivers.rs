@@ -4,7 +4,7 @@
 //!
 //! Each driver has an environment module (`tokio_env`, `async_io_env`) with the same few
 //! functions: `builder` (a host builder on that driver), `run` (block on a scenario under the
-//! limit), `spawn`, and the stream helpers `echo` and `round_trip` (the two drivers' streams
+//! limit), `spawn` (awaitable), `detach`, and the stream helpers `echo` and `round_trip` (the two drivers' streams
 //! implement different `AsyncRead`/`AsyncWrite` traits). The `scenarios!` macro writes the
 //! scenarios once against those names.
 
@@ -70,6 +70,10 @@ mod tokio_env {
         async move { handle.await.unwrap() }
     }
 
+    pub fn detach(task: impl Future<Output = ()> + Send + 'static) {
+        tokio::spawn(task);
+    }
+
     /// Reads the stream to its end, writes it all back and closes.
     pub async fn echo(mut stream: driver::RhizoStream) {
         let mut data = Vec::new();
@@ -94,10 +98,10 @@ mod tokio_env {
 
 mod async_io_env {
     use super::*;
-    pub use rhizo_async_io as driver;
     use futures::executor::ThreadPool;
     use futures::io::{AsyncReadExt, AsyncWriteExt};
     use futures::task::SpawnExt;
+    pub use rhizo_async_io as driver;
     use std::sync::LazyLock;
 
     /// The executor of every async-io host in these tests.
@@ -121,7 +125,12 @@ mod async_io_env {
     pub fn spawn<T: Send + 'static>(
         task: impl Future<Output = T> + Send + 'static,
     ) -> impl Future<Output = T> {
+        // Dropping the handle would cancel the task: `detach` is for tasks nobody awaits.
         POOL.spawn_with_handle(task).unwrap()
+    }
+
+    pub fn detach(task: impl Future<Output = ()> + Send + 'static) {
+        POOL.spawn_ok(task);
     }
 
     /// Reads the stream to its end, writes it all back and closes.
@@ -150,7 +159,7 @@ mod async_io_env {
 macro_rules! scenarios {
     ($name:ident, $env:ident) => {
         mod $name {
-            use super::$env::{builder, driver, echo, round_trip, run, spawn};
+            use super::$env::{builder, detach, driver, echo, round_trip, run, spawn};
             use super::*;
             use driver::{ConnectionHandle, Error, Host, Listener};
             use std::sync::Arc;
@@ -228,7 +237,10 @@ macro_rules! scenarios {
                 run(async {
                     let c = connect("127.0.0.1:0").await.unwrap();
                     let info = c.dialed.identify().await.unwrap();
-                    assert_eq!(info.agent_version.as_deref(), Some("rhizo-scenario-server/1"));
+                    assert_eq!(
+                        info.agent_version.as_deref(),
+                        Some("rhizo-scenario-server/1")
+                    );
                     assert_eq!(info.protocol_version.as_deref(), Some("ipfs/0.1.0"));
                     for p in ["/ipfs/ping/1.0.0", "/ipfs/id/1.0.0", "/perf/1.0.0", ECHO] {
                         assert!(info.protocols.iter().any(|q| q == p), "{p} in {info:?}");
@@ -245,7 +257,10 @@ macro_rules! scenarios {
                         Some(driver::DEFAULT_AGENT_VERSION)
                     );
                     assert!(!back.protocols.iter().any(|p| p == ECHO), "{back:?}");
-                    assert_eq!(back.public_key.as_ref(), Some(c.accepted.remote_public_key()));
+                    assert_eq!(
+                        back.public_key.as_ref(),
+                        Some(c.accepted.remote_public_key())
+                    );
                 });
             }
 
@@ -264,10 +279,10 @@ macro_rules! scenarios {
                     let server = server();
                     let mut listener = server.listen("127.0.0.1:0".parse().unwrap()).await.unwrap();
                     let addr = listener.local_addr();
-                    let _echo = spawn(async move {
+                    detach(async move {
                         while let Ok(mut conn) = listener.accept().await {
                             while let Some(stream) = conn.accept_stream().await {
-                                drop(spawn(echo(stream)));
+                                detach(echo(stream));
                             }
                         }
                     });
@@ -279,7 +294,12 @@ macro_rules! scenarios {
                             let data = stream_data(i);
                             let stream = conn.open_stream(ECHO).await.unwrap();
                             let back = round_trip(stream, &data).await;
-                            assert!(back == data, "stream {i}: {} of {} bytes", back.len(), data.len());
+                            assert!(
+                                back == data,
+                                "stream {i}: {} of {} bytes",
+                                back.len(),
+                                data.len()
+                            );
                         }));
                     }
                     for t in tasks {
@@ -314,7 +334,10 @@ macro_rules! scenarios {
                         other => panic!("{other:?}"),
                     }
                     let text = err.to_string();
-                    assert!(text.contains(&format!("cannot connect to {addr}")), "{text}");
+                    assert!(
+                        text.contains(&format!("cannot connect to {addr}")),
+                        "{text}"
+                    );
                 });
             }
 
@@ -351,7 +374,11 @@ macro_rules! scenarios {
                     let started = std::time::Instant::now();
                     let err = host.dial(addr, None).await.unwrap_err();
                     assert!(err.to_string().contains("timed out"), "{err}");
-                    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+                    assert!(
+                        started.elapsed() < Duration::from_secs(10),
+                        "{:?}",
+                        started.elapsed()
+                    );
                 });
             }
         }
@@ -410,7 +437,10 @@ fn tokio_and_async_io_nodes_talk() {
         // tokio dials async-io.
         let mut async_io_listener = async_io_host.listen(localhost).await.unwrap();
         let dialed = tokio_host
-            .dial(async_io_listener.local_addr(), Some(async_io_host.peer_id()))
+            .dial(
+                async_io_listener.local_addr(),
+                Some(async_io_host.peer_id()),
+            )
             .await
             .unwrap();
         let mut accepted = async_io_listener.accept().await.unwrap();

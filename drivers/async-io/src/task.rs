@@ -188,6 +188,8 @@ impl ConnectionTask {
             Ok(()) | Err(Error::Closed) => None,
             Err(e) => Some(Arc::new(e)),
         };
+        // Closed first, so `is_closed` holds for whoever sees the close reason.
+        self.commands.close();
         if let Some(closed) = self.closed.take() {
             let _ = closed.send(reason);
         }

@@ -170,6 +170,8 @@ impl ConnectionTask {
             Ok(()) | Err(Error::Closed) => None,
             Err(e) => Some(Arc::new(e)),
         };
+        // Closed first, so `is_closed` holds for whoever sees the close reason.
+        self.commands.close();
         self.closed.send_replace(Some(reason));
     }
 
