@@ -47,7 +47,7 @@ pub use error::Error;
 pub use handle::{ConnectionHandle, RemoteIdentify};
 pub use host::{
     DEFAULT_AGENT_VERSION, DEFAULT_PROTOCOL_VERSION, DEFAULT_REQUEST_TIMEOUT, Host, HostBuilder,
-    Listener, Spawner, socket_multiaddr,
+    Listener, Spawner, Task, socket_multiaddr,
 };
 pub use rhizo_core::connection::{ConnectionConfig, Role};
 pub use rhizo_core::identity::{Keypair, PeerId};
