@@ -261,7 +261,7 @@ mod tests {
 
     #[test]
     fn public_key_is_base64_protobuf() {
-        let key = rhizo_core::identity::Keypair::from_seed([0; 32]).public();
+        let key = rhizo_core::identity::Keypair::from_seed([1; 32]).public();
         // An Ed25519 PublicKey protobuf starts 08 01 12 20: "CAESI" in base64.
         assert!(public_key_text(&key).starts_with("CAESI"));
     }

@@ -145,7 +145,7 @@ fn run(cli: Cli) -> Result<()> {
         }
     });
     // Connection tasks still running end here; none holds anything worth waiting for.
-    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     result
 }
 
