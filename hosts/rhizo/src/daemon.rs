@@ -34,7 +34,10 @@ pub async fn run(repo: &Repo, listen: &[String]) -> Result<()> {
     println!("PeerId: {peer}");
     let listeners = bind_all(&host, &sockets, from_flags).await?;
     for listener in &listeners {
-        println!("Listening on {}", full_multiaddr(listener.local_addr(), &peer));
+        println!(
+            "Listening on {}",
+            full_multiaddr(listener.local_addr(), &peer)
+        );
     }
     println!("Daemon is ready");
 

@@ -36,7 +36,11 @@ use std::process::ExitCode;
 
 /// The command line.
 #[derive(Debug, Parser)]
-#[command(name = "rhizo", version, about = "A libp2p node over TCP (Noise, yamux)")]
+#[command(
+    name = "rhizo",
+    version,
+    about = "A libp2p node over TCP (Noise, yamux)"
+)]
 struct Cli {
     /// The repo directory: identity key and config.toml (created on first use).
     #[arg(long, global = true, env = "RHIZO_REPO", value_name = "DIR")]

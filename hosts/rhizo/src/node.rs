@@ -24,9 +24,7 @@ pub fn host(repo: &Repo) -> Host {
 
 /// Dials `target`, with advice in the error.
 pub async fn dial(host: &Host, target: DialTarget) -> anyhow::Result<ConnectionHandle> {
-    host.dial(target.socket, target.peer)
-        .await
-        .map_err(explain)
+    host.dial(target.socket, target.peer).await.map_err(explain)
 }
 
 /// The driver's error, with what to do about it.

@@ -28,7 +28,9 @@ pub struct Repo {
 pub fn default_dir() -> Result<PathBuf> {
     match std::env::var_os("HOME") {
         Some(home) if !home.is_empty() => Ok(PathBuf::from(home).join(".rhizo")),
-        _ => bail!("cannot find the home directory (HOME is not set): pass --repo DIR or set RHIZO_REPO"),
+        _ => bail!(
+            "cannot find the home directory (HOME is not set): pass --repo DIR or set RHIZO_REPO"
+        ),
     }
 }
 
@@ -86,8 +88,7 @@ fn load_or_create_identity(path: &Path) -> Result<Keypair> {
         Ok(bytes) => decode_identity(path, &bytes),
         Err(e) if e.kind() == ErrorKind::NotFound => {
             let mut seed = [0u8; 32];
-            getrandom::fill(&mut seed)
-                .map_err(|e| anyhow!("the OS random source failed: {e}"))?;
+            getrandom::fill(&mut seed).map_err(|e| anyhow!("the OS random source failed: {e}"))?;
             let keypair = Keypair::from_seed(seed);
             let mut buf = [0u8; ED25519_PRIVATE_KEY_PROTO_LEN];
             let encoded = keypair
@@ -190,7 +191,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join(IDENTITY_FILE), b"garbage").unwrap();
         let err = format!("{:#}", Repo::open_or_init(dir.path()).unwrap_err());
-        assert!(err.contains("not a valid libp2p Ed25519 private key"), "{err}");
+        assert!(
+            err.contains("not a valid libp2p Ed25519 private key"),
+            "{err}"
+        );
 
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join(CONFIG_FILE), "listen = 3").unwrap();

@@ -132,10 +132,12 @@ fn id_creates_the_repo_and_keeps_its_peer_id() {
     assert_eq!(json["ID"], first.as_str());
     assert!(json["PublicKey"].as_str().unwrap().starts_with("CAESI"));
     assert!(json["AgentVersion"].as_str().unwrap().starts_with("rhizo/"));
-    assert!(json["Addresses"].as_array().unwrap()[0]
-        .as_str()
-        .unwrap()
-        .ends_with(&format!("/p2p/{first}")));
+    assert!(
+        json["Addresses"].as_array().unwrap()[0]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/p2p/{first}"))
+    );
 }
 
 #[test]
@@ -188,7 +190,14 @@ fn ping_perf_and_remote_id_against_a_daemon() {
 
     let out = rhizo(
         client_dir.path(),
-        &["perf", &daemon.addr, "--upload", "1048576", "--download", "1048576"],
+        &[
+            "perf",
+            &daemon.addr,
+            "--upload",
+            "1048576",
+            "--download",
+            "1048576",
+        ],
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
@@ -197,7 +206,15 @@ fn ping_perf_and_remote_id_against_a_daemon() {
 
     let out = rhizo(
         client_dir.path(),
-        &["perf", &daemon.addr, "--upload", "1000", "--download", "2000", "--json"],
+        &[
+            "perf",
+            &daemon.addr,
+            "--upload",
+            "1000",
+            "--download",
+            "2000",
+            "--json",
+        ],
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -242,8 +259,14 @@ fn bad_addresses_and_flags_fail_cleanly() {
         (&["ping", "not-a-multiaddr"][..], "not a valid multiaddr"),
         (&["ping", "/dns4/example.com/tcp/4001"][..], "DNS"),
         (&["ping", "/ip4/127.0.0.1/udp/4001"][..], "TCP"),
-        (&["perf", "/ip4/1.2.3.4/tcp/99999"][..], "not a valid multiaddr"),
-        (&["daemon", "--listen", "/ip4/127.0.0.1"][..], "listen address"),
+        (
+            &["perf", "/ip4/1.2.3.4/tcp/99999"][..],
+            "not a valid multiaddr",
+        ),
+        (
+            &["daemon", "--listen", "/ip4/127.0.0.1"][..],
+            "listen address",
+        ),
     ] {
         let out = rhizo(dir.path(), args);
         let err = stderr(&out);
@@ -252,7 +275,11 @@ fn bad_addresses_and_flags_fail_cleanly() {
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
     // clap's own errors: exit code 2, no panic.
-    for args in [&["ping"][..], &["ping", "/ip4/1.2.3.4/tcp/1", "-n", "x"], &["nope"]] {
+    for args in [
+        &["ping"][..],
+        &["ping", "/ip4/1.2.3.4/tcp/1", "-n", "x"],
+        &["nope"],
+    ] {
         let out = rhizo(dir.path(), args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(!stderr(&out).contains("panicked"));
@@ -302,7 +329,10 @@ fn a_port_in_use_is_a_clear_error() {
     let out = child.wait_with_output().unwrap();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains(&format!("cannot listen on 127.0.0.1:{port}")), "{err}");
+    assert!(
+        err.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{err}"
+    );
     assert!(err.contains("in use"), "{err}");
     drop(taken);
 }
