@@ -6,7 +6,7 @@ use crate::repo::Repo;
 use anyhow::Result;
 use rhizo_tokio::{Error, Host, Listener};
 use std::io::ErrorKind;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use tokio::task::JoinSet;
 
 /// Runs the node until a stop signal. `listen` replaces the config's addresses when not empty.
@@ -32,12 +32,13 @@ pub async fn run(repo: &Repo, listen: &[String]) -> Result<()> {
     let peer = host.peer_id();
     tracing::info!(repo = %repo.dir.display(), "starting");
     println!("PeerId: {peer}");
-    let listeners = bind_all(&host, &sockets, from_flags).await?;
-    for listener in &listeners {
-        println!(
-            "Listening on {}",
-            full_multiaddr(listener.local_addr(), &peer)
-        );
+    let (listeners, covered) = bind_all(&host, &sockets, from_flags).await?;
+    let bound = listeners.iter().map(Listener::local_addr).chain(covered);
+    let mut reachable: Vec<SocketAddr> = bound.flat_map(reachable_addrs).collect();
+    // IPv4 first: the address most users want to copy.
+    reachable.sort_by_key(SocketAddr::is_ipv6);
+    for addr in reachable {
+        println!("Listening on {}", full_multiaddr(addr, &peer));
     }
     println!("Daemon is ready");
 
@@ -56,9 +57,14 @@ pub async fn run(repo: &Repo, listen: &[String]) -> Result<()> {
 
 /// Binds every address, in order. Ignored failures: `0.0.0.0:P` when our own dual-stack
 /// `[::]:P` holds the port already, and IPv6 addresses of the default config on a machine
-/// without IPv6.
-async fn bind_all(host: &Host, sockets: &[SocketAddr], explicit: bool) -> Result<Vec<Listener>> {
+/// without IPv6. Returns the listeners, and the IPv4 addresses served by dual-stack ones.
+async fn bind_all(
+    host: &Host,
+    sockets: &[SocketAddr],
+    explicit: bool,
+) -> Result<(Vec<Listener>, Vec<SocketAddr>)> {
     let mut listeners: Vec<Listener> = Vec::new();
+    let mut covered = Vec::new();
     for &socket in sockets {
         match host.listen(socket).await {
             Ok(listener) => {
@@ -76,6 +82,7 @@ async fn bind_all(host: &Host, sockets: &[SocketAddr], explicit: bool) -> Result
                     }) =>
             {
                 tracing::info!(%socket, "IPv4 is served by the dual-stack IPv6 socket");
+                covered.push(socket);
             }
             Err(Error::Listen { source, .. })
                 if !explicit
@@ -93,7 +100,55 @@ async fn bind_all(host: &Host, sockets: &[SocketAddr], explicit: bool) -> Result
     if listeners.is_empty() {
         anyhow::bail!("could not listen on any address: pass one with --listen");
     }
-    Ok(listeners)
+    Ok((listeners, covered))
+}
+
+/// The addresses a listener on `local` is reached at: `local` itself, or for a wildcard
+/// (`0.0.0.0`, `::`) each interface address of its family (IPv6 link-local ones left out: they
+/// need a zone to be dialed).
+fn reachable_addrs(local: SocketAddr) -> Vec<SocketAddr> {
+    if !local.ip().is_unspecified() {
+        return vec![local];
+    }
+    let found: Vec<SocketAddr> = interface_ips()
+        .into_iter()
+        .filter(|ip| ip.is_ipv4() == local.is_ipv4())
+        .filter(|ip| match ip {
+            IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) != 0xfe80,
+            IpAddr::V4(_) => true,
+        })
+        .map(|ip| SocketAddr::new(ip, local.port()))
+        .collect();
+    if found.is_empty() { vec![local] } else { found }
+}
+
+#[cfg(unix)]
+fn interface_ips() -> Vec<IpAddr> {
+    let Ok(interfaces) = nix::ifaddrs::getifaddrs() else {
+        return Vec::new();
+    };
+    let mut ips = Vec::new();
+    for interface in interfaces {
+        let Some(address) = interface.address else {
+            continue;
+        };
+        let ip = if let Some(v4) = address.as_sockaddr_in() {
+            IpAddr::V4(v4.ip())
+        } else if let Some(v6) = address.as_sockaddr_in6() {
+            IpAddr::V6(v6.ip())
+        } else {
+            continue;
+        };
+        if !ips.contains(&ip) {
+            ips.push(ip);
+        }
+    }
+    ips
+}
+
+#[cfg(not(unix))]
+fn interface_ips() -> Vec<IpAddr> {
+    Vec::new()
 }
 
 /// "Address family not supported by protocol" (Linux), which `ErrorKind` has no name for.

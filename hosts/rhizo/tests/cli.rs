@@ -37,10 +37,16 @@ struct Daemon {
 impl Daemon {
     /// Starts a daemon in `repo` on 127.0.0.1 port 0; waits for its `Listening on` line.
     fn start(repo: &Path) -> Daemon {
+        Daemon::start_with(repo, &["--listen", "/ip4/127.0.0.1/tcp/0"])
+    }
+
+    /// Starts `rhizo daemon <args>` in `repo`; waits for its first `Listening on` line.
+    fn start_with(repo: &Path, args: &[&str]) -> Daemon {
         let mut child = Command::new(RHIZO)
             .arg("--repo")
             .arg(repo)
-            .args(["daemon", "--listen", "/ip4/127.0.0.1/tcp/0"])
+            .arg("daemon")
+            .args(args)
             .env("RHIZO_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -357,4 +363,25 @@ fn the_daemon_stops_on_ctrl_c() {
         .wait_exit(Duration::from_secs(5))
         .expect("the daemon exits within 5 s of SIGINT");
     assert!(status.success(), "{status}");
+}
+
+#[test]
+fn the_daemon_follows_its_config() {
+    let server_dir = tempfile::tempdir().unwrap();
+    let client_dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        server_dir.path().join("config.toml"),
+        "listen = [\"/ip4/127.0.0.1/tcp/0\"]\nagent_version = \"test-agent/1.0\"\n",
+    )
+    .unwrap();
+    let daemon = Daemon::start_with(server_dir.path(), &[]);
+    assert!(
+        daemon.addr.starts_with("/ip4/127.0.0.1/tcp/"),
+        "{}",
+        daemon.addr
+    );
+    let out = rhizo(client_dir.path(), &["id", &daemon.addr, "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["AgentVersion"], "test-agent/1.0");
 }
