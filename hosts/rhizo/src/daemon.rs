@@ -28,6 +28,7 @@ pub async fn run(repo: &Repo, listen: &[String]) -> Result<()> {
     // the `0.0.0.0` socket on that port then fails (see `bind_all`).
     sockets.sort_by_key(|s| !(s.is_ipv6() && s.ip().is_unspecified()));
 
+    let mut stop = StopSignals::install()?;
     let host = node::host(repo);
     let peer = host.peer_id();
     tracing::info!(repo = %repo.dir.display(), "starting");
@@ -46,7 +47,7 @@ pub async fn run(repo: &Repo, listen: &[String]) -> Result<()> {
     for listener in listeners {
         tasks.spawn(serve(listener));
     }
-    wait_for_stop_signal().await?;
+    stop.wait().await?;
     tracing::info!("stopping");
     // Aborting the accept loops drops their listeners and connection handles, which closes
     // the connections.
@@ -182,21 +183,47 @@ async fn serve(mut listener: Listener) {
     }
 }
 
-#[cfg(unix)]
-async fn wait_for_stop_signal() -> Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = signal(SignalKind::terminate())
-        .map_err(|e| anyhow::anyhow!("cannot watch for SIGTERM: {e}"))?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r.map_err(|e| anyhow::anyhow!("cannot watch for Ctrl-C: {e}"))?,
-        _ = terminate.recv() => {}
-    }
-    Ok(())
+/// Ctrl-C and SIGTERM, watched from before the first line is printed: a signal that comes
+/// after the daemon says it is ready must stop it cleanly, not kill it.
+#[derive(Debug)]
+struct StopSignals {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
 }
 
-#[cfg(not(unix))]
-async fn wait_for_stop_signal() -> Result<()> {
-    tokio::signal::ctrl_c()
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot watch for Ctrl-C: {e}"))
+impl StopSignals {
+    #[cfg(unix)]
+    fn install() -> Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let watch =
+            |kind, name| signal(kind).map_err(|e| anyhow::anyhow!("cannot watch for {name}: {e}"));
+        Ok(StopSignals {
+            interrupt: watch(SignalKind::interrupt(), "Ctrl-C (SIGINT)")?,
+            terminate: watch(SignalKind::terminate(), "SIGTERM")?,
+        })
+    }
+
+    #[cfg(not(unix))]
+    fn install() -> Result<Self> {
+        Ok(StopSignals {})
+    }
+
+    /// Waits for the first stop signal.
+    #[cfg(unix)]
+    async fn wait(&mut self) -> Result<()> {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        Ok(())
+    }
+
+    #[cfg(not(unix))]
+    async fn wait(&mut self) -> Result<()> {
+        tokio::signal::ctrl_c()
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot watch for Ctrl-C: {e}"))
+    }
 }

@@ -42,7 +42,8 @@ use std::process::ExitCode;
     about = "A libp2p node over TCP (Noise, yamux)"
 )]
 struct Cli {
-    /// The repo directory: identity key and config.toml (created on first use).
+    /// The repo directory: identity key and config.toml, created on first use [default:
+    /// ~/.rhizo].
     #[arg(long, global = true, env = "RHIZO_REPO", value_name = "DIR")]
     repo: Option<PathBuf>,
     #[command(subcommand)]

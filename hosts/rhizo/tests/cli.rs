@@ -83,17 +83,15 @@ impl Daemon {
         daemon
     }
 
-    /// Sends `signal` (a `kill` option such as `-TERM`) to the daemon.
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .arg(signal)
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
+    /// Sends `signal` to the daemon.
+    #[cfg(unix)]
+    fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = i32::try_from(self.child.id()).expect("pids fit i32 on unix");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal).expect("kill works");
     }
 
     /// Waits up to `limit` for the daemon to exit; its exit status.
+    #[cfg(unix)]
     fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
         let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
@@ -343,22 +341,24 @@ fn a_port_in_use_is_a_clear_error() {
     drop(taken);
 }
 
+#[cfg(unix)]
 #[test]
 fn the_daemon_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let mut daemon = Daemon::start(dir.path());
-    daemon.signal("-TERM");
+    daemon.signal(nix::sys::signal::Signal::SIGTERM);
     let status = daemon
         .wait_exit(Duration::from_secs(5))
         .expect("the daemon exits within 5 s of SIGTERM");
     assert!(status.success(), "{status}");
 }
 
+#[cfg(unix)]
 #[test]
 fn the_daemon_stops_on_ctrl_c() {
     let dir = tempfile::tempdir().unwrap();
     let mut daemon = Daemon::start(dir.path());
-    daemon.signal("-INT");
+    daemon.signal(nix::sys::signal::Signal::SIGINT);
     let status = daemon
         .wait_exit(Duration::from_secs(5))
         .expect("the daemon exits within 5 s of SIGINT");
