@@ -74,6 +74,10 @@ impl core::fmt::Debug for Keypair {
 
 impl Keypair {
     /// The keypair whose secret is `seed` (32 bytes of randomness from the driver).
+    ///
+    /// # Panics
+    /// If `seed` is all zeros (ed25519-compact refuses it); [`Keypair::decode_private_key`]
+    /// returns an error for such a key instead.
     pub fn from_seed(seed: [u8; 32]) -> Self {
         Keypair {
             inner: ed25519_compact::KeyPair::from_seed(ed25519_compact::Seed::new(seed)),
@@ -118,7 +122,12 @@ impl Keypair {
             }
             _ => return Err(invalid),
         };
-        let keypair = Keypair::from_seed(seed.try_into().map_err(|_| invalid)?);
+        let seed: [u8; 32] = seed.try_into().map_err(|_| invalid)?;
+        // `from_seed` panics on the all-zero seed: a key file can hold one.
+        if seed == [0; 32] {
+            return Err(invalid);
+        }
+        let keypair = Keypair::from_seed(seed);
         if keypair.public_bytes()[..] != *public {
             return Err(KeyError::KeyMismatch);
         }
@@ -199,6 +208,16 @@ mod tests {
     }
 
     #[test]
+    fn an_all_zero_seed_is_an_error_not_a_panic() {
+        let mut bytes = vec![0x08, 0x01, 0x12, 64];
+        bytes.extend_from_slice(&[0; 64]);
+        assert_eq!(
+            Keypair::decode_private_key(&bytes).unwrap_err(),
+            KeyError::InvalidKeyData(KeyType::Ed25519)
+        );
+    }
+
+    #[test]
     fn rfc8032_test_1() {
         // RFC 8032 section 7.1, TEST 1 (empty message).
         let seed: [u8; 32] =
@@ -230,6 +249,7 @@ mod tests {
 
         #[test]
         fn seed_round_trip(seed: [u8; 32], msg in proptest::collection::vec(any::<u8>(), 0..64)) {
+            prop_assume!(seed != [0; 32]);
             let k = Keypair::from_seed(seed);
             let mut out = [0u8; 68];
             let back = Keypair::decode_private_key(k.encode_private_key(&mut out).unwrap()).unwrap();
