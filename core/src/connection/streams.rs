@@ -9,7 +9,7 @@ use crate::perf::{PerfClient, PerfClientConfig, PerfEvent, PerfParams, PerfServe
 use crate::ping::{PingDialer, PingEvent, PingListener, PingListenerConfig};
 use crate::stream::StreamHandler;
 use crate::time::{Duration, Instant};
-use crate::yamux::{PingBarrier, StreamId, StreamSlots, YamuxError, YamuxEvent, YamuxSession};
+use crate::yamux::{StreamId, StreamSlots, YamuxError, YamuxEvent, YamuxSession};
 
 /// Bytes moved between yamux and a handler per step (on the stack).
 const SCRATCH: usize = 4096;
@@ -129,11 +129,6 @@ pub struct Slot {
     remote_closed: bool,
     remote_close_delivered: bool,
     close_sent: bool,
-    /// Inbound: passed once the peer has read our multistream confirmation; until then our
-    /// FIN waits (`close_held`), see [`PingBarrier`] for why.
-    confirmation_read: Option<PingBarrier>,
-    /// A close requested while `confirmation_read` was pending: the FIN still to send.
-    close_held: bool,
     /// Notifications not yet delivered.
     notify: u8,
     /// The stream has ended; the slot stays until its last events are delivered.
@@ -161,8 +156,6 @@ impl Slot {
             remote_closed: false,
             remote_close_delivered: false,
             close_sent: false,
-            confirmation_read: None,
-            close_held: false,
             notify: 0,
             ended: false,
             failure: None,
@@ -414,14 +407,6 @@ impl<S: ConnectionStorage> Streams<S> {
             // Closed once the proposal is written (in `drive`).
             return Ok(());
         }
-        if slot
-            .confirmation_read
-            .is_some_and(|b| !yamux.ping_barrier_passed(b))
-        {
-            // Closed once the peer has read the confirmation (in `drive`).
-            slot.close_held = true;
-            return Ok(());
-        }
         Ok(yamux.close(stream)?)
     }
 
@@ -562,16 +547,6 @@ fn step_slot<S: ConnectionStorage>(
 ) {
     let mut scratch = [0u8; SCRATCH];
     let id = slot.id;
-    // 0. A FIN held until the peer had read our confirmation.
-    if slot
-        .confirmation_read
-        .is_some_and(|b| ctx.yamux.ping_barrier_passed(b))
-    {
-        slot.confirmation_read = None;
-        if core::mem::take(&mut slot.close_held) {
-            let _ = ctx.yamux.close(id);
-        }
-    }
     // 1. Negotiation: read first, then send (what reading produced goes out in this pass).
     if let Some(ms) = slot.negotiation.as_mut() {
         let protos: &[&str] = match slot.protocol {
@@ -606,8 +581,6 @@ fn step_slot<S: ConnectionStorage>(
             {
                 let protocol = ctx.protocols[index];
                 slot.protocol = Some(protocol);
-                // The confirmation is queued: a FIN must not reach the peer in the same read.
-                slot.confirmation_read = Some(ctx.yamux.request_ping_barrier());
                 slot.handler = match protocol {
                     crate::ping::PROTOCOL_ID => Handler::PingServe(PingListener::new(
                         ctx.now,
@@ -711,13 +684,9 @@ fn step_slot<S: ConnectionStorage>(
     }
     if state.wants_close && !slot.close_sent && writing {
         slot.close_sent = true;
-        if slot.confirmation_read.is_some() {
-            slot.close_held = true;
-        } else {
-            let _ = ctx.yamux.close(id);
-        }
+        let _ = ctx.yamux.close(id);
     }
-    if state.done && !slot.close_held {
+    if state.done {
         if !(slot.close_sent && slot.remote_closed) {
             let _ = ctx.yamux.reset(id);
         }

@@ -189,9 +189,6 @@ impl<S: YamuxStorage> YamuxSession<S> {
                     self.rtt = Some(rtt);
                     self.rtt_event = Some(rtt);
                     self.ping_outstanding = None;
-                    if let Some(passed) = ping.barrier {
-                        self.barriers_passed = passed;
-                    }
                     self.next_ping_at = self.config.keep_alive_interval.map(|i| now + i);
                 }
                 _ => return Err(ProtocolViolation::UnexpectedPingAck(header.length)),

@@ -65,7 +65,7 @@ pub use buffer::{ByteStorage, FixedStorage, Ring, StreamSlots, YamuxStorage};
 pub use frame::{
     Flags, FrameType, GoAwayCode, HEADER_LEN, Header, HeaderError, INITIAL_WINDOW, VERSION,
 };
-pub use session::{MAX_ACK_BACKLOG, PingBarrier, YamuxSession};
+pub use session::{MAX_ACK_BACKLOG, YamuxSession};
 pub use stream::{StreamId, StreamSlot};
 
 use crate::time::Duration;

@@ -28,23 +28,7 @@ pub const RING_RELEASE_DELAY: Duration = Duration::from_secs(1);
 pub(super) struct OutstandingPing {
     pub(super) opaque: u32,
     pub(super) sent_at: Instant,
-    /// A barrier ping: its answer passes the barriers requested up to this count.
-    pub(super) barrier: Option<u32>,
 }
-
-/// A point in the byte stream a [`YamuxSession`] sends: passed once the peer has answered a
-/// ping written after every byte queued before [`YamuxSession::request_ping_barrier`].
-///
-/// # Q&A
-///
-/// *What for?* To hold back a FIN until the peer has read the bytes before it in an earlier
-/// read. js-libp2p 3 (its `@libp2p/utils` byte stream) fails a stream whose multistream
-/// confirmation, first data and FIN arrive in one read: after selecting the protocol it puts
-/// the data it read ahead back onto a stream whose readable end the FIN already closed
-/// ("Cannot push data onto a stream that is closed"). The peer answers a ping only once it
-/// has parsed the frames before it, so a FIN sent after the answer comes in a later read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PingBarrier(u32);
 
 /// One yamux connection: the stream table, the frame parser and the frame writer.
 ///
@@ -72,10 +56,6 @@ pub struct YamuxSession<S: YamuxStorage> {
     /// The latest instant the session was given (calls without `now` use it).
     pub(super) last_now: Instant,
     pub(super) ping_counter: u32,
-    /// Barriers requested, and the count a ping on the wire or answered covers.
-    pub(super) barriers_requested: u32,
-    pub(super) barriers_sent: u32,
-    pub(super) barriers_passed: u32,
     pub(super) rtt: Option<Duration>,
     pub(super) rtt_event: Option<Duration>,
     /// A go-away we still have to send.
@@ -115,9 +95,6 @@ impl<S: YamuxStorage> YamuxSession<S> {
             sweep_at: None,
             last_now: Instant::ZERO,
             ping_counter: 0,
-            barriers_requested: 0,
-            barriers_sent: 0,
-            barriers_passed: 0,
             rtt: None,
             rtt_event: None,
             go_away_to_send: None,
@@ -430,21 +407,6 @@ impl<S: YamuxStorage> YamuxSession<S> {
         Ok(())
     }
 
-    /// A barrier behind every byte written so far: a ping goes out after the stream data of
-    /// the next `poll_transmit` (or once the ping on the wire is answered), and the barrier
-    /// is passed when the peer answers it (see [`PingBarrier`]). Requests before that ping
-    /// leaves share it.
-    pub fn request_ping_barrier(&mut self) -> PingBarrier {
-        self.barriers_requested = self.barriers_requested.wrapping_add(1);
-        PingBarrier(self.barriers_requested)
-    }
-
-    /// Whether the peer has answered a ping sent after `barrier` was requested.
-    pub fn ping_barrier_passed(&self, barrier: PingBarrier) -> bool {
-        // Counts wrap: a barrier no more than 2^31 requests old is compared correctly.
-        (self.barriers_passed.wrapping_sub(barrier.0) as i32) >= 0
-    }
-
     /// Tells the peer no new streams will be accepted (go-away, code 0). Open streams go on.
     pub fn go_away(&mut self) {
         if !self.local_go_away && self.failed.is_none() {
@@ -480,31 +442,18 @@ impl<S: YamuxStorage> YamuxSession<S> {
         }
         if self.ping_due && self.ping_outstanding.is_none() && out.len() - written >= HEADER_LEN {
             self.ping_due = false;
-            written += self.send_ping(now, None, &mut out[written..]);
+            self.ping_counter = self.ping_counter.wrapping_add(1);
+            let opaque = self.ping_counter;
+            self.ping_outstanding = Some(OutstandingPing {
+                opaque,
+                sent_at: now,
+            });
+            out[written..written + HEADER_LEN]
+                .copy_from_slice(&Header::ping(Flags::SYN, opaque).encode());
+            written += HEADER_LEN;
         }
         written += self.transmit_streams(now, &mut out[written..]);
-        // A barrier ping goes after the stream data (see `PingBarrier`).
-        if self.barriers_sent != self.barriers_requested
-            && self.ping_outstanding.is_none()
-            && out.len() - written >= HEADER_LEN
-        {
-            self.barriers_sent = self.barriers_requested;
-            written += self.send_ping(now, Some(self.barriers_sent), &mut out[written..]);
-        }
         (written > 0).then_some(written)
-    }
-
-    /// Writes a ping (SYN) into `out` (room for a header checked) and keeps it outstanding.
-    fn send_ping(&mut self, now: Instant, barrier: Option<u32>, out: &mut [u8]) -> usize {
-        self.ping_counter = self.ping_counter.wrapping_add(1);
-        let opaque = self.ping_counter;
-        self.ping_outstanding = Some(OutstandingPing {
-            opaque,
-            sent_at: now,
-            barrier,
-        });
-        out[..HEADER_LEN].copy_from_slice(&Header::ping(Flags::SYN, opaque).encode());
-        HEADER_LEN
     }
 
     /// The next event for the application.
