@@ -129,7 +129,11 @@ impl JsPeer {
         self.wait_for("connected", is_rhizo).await;
         let info = self.wait_for("identify", is_rhizo).await;
         assert_eq!(info["agentVersion"].as_str(), Some(RHIZO_AGENT), "{info}");
-        assert_eq!(info["protocolVersion"].as_str(), Some("ipfs/0.1.0"), "{info}");
+        assert_eq!(
+            info["protocolVersion"].as_str(),
+            Some("ipfs/0.1.0"),
+            "{info}"
+        );
         let protocols: Vec<&str> = info["protocols"]
             .as_array()
             .expect("identify lines list protocols")
@@ -204,7 +208,9 @@ async fn rhizo_dials_js() {
     let mut js = JsPeer::spawn(&["listen"]).await;
     let listening = js.wait_for("listening", |_| true).await;
     let js_peer = peer_id_of(&listening);
-    let addrs = listening["addrs"].as_array().expect("listening lists addrs");
+    let addrs = listening["addrs"]
+        .as_array()
+        .expect("listening lists addrs");
     assert_eq!(addrs.len(), 1, "only loopback: {listening}");
     let (addr, addr_peer) = tcp_and_peer(addrs[0].as_str().expect("a multiaddr string"));
     assert!(addr.ip().is_loopback(), "{listening}");

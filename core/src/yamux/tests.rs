@@ -775,7 +775,10 @@ fn fin_goes_alone_after_the_data() {
     s.write(id, b"abc").unwrap();
     s.close(id).unwrap();
     let n = s.poll_transmit(Instant::ZERO, &mut out[..15]).unwrap();
-    assert_eq!(&out[..n], &frame(Header::data(3, Flags::SYN, 3), b"abc")[..]);
+    assert_eq!(
+        &out[..n],
+        &frame(Header::data(3, Flags::SYN, 3), b"abc")[..]
+    );
     let n = s.poll_transmit(Instant::ZERO, &mut out).unwrap();
     assert_eq!(&out[..n], &Header::data(3, Flags::FIN, 0).encode());
     assert_eq!(s.poll_transmit(Instant::ZERO, &mut out), None);
