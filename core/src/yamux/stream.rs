@@ -187,7 +187,12 @@ impl<Rx: ByteStorage, Tx: ByteStorage> StreamSlot<Rx, Tx> {
             .min(self.send_window as usize)
             .min(room)
             .min(u32::MAX as usize);
-        let fin = self.fin_requested && !self.fin_sent && len == self.tx.len();
+        // The FIN never rides on a frame with data: js-yamux 8 reads the flags of a data frame
+        // before its bytes, so a FIN there, once its own side is closed, ends the stream and
+        // drops the bytes ("ignoring data - read status closed"). go- and rust-yamux send
+        // the FIN alone too.
+        // (An empty send ring means `len == 0`.)
+        let fin = self.fin_requested && !self.fin_sent && self.tx.is_empty();
         if len > 0 || fin {
             let flags = if fin { flags.with(Flags::FIN) } else { flags };
             let taken = self.tx.pop(&mut out[HEADER_LEN..HEADER_LEN + len]);

@@ -754,6 +754,36 @@ fn lazy_syn_goes_with_the_first_data() {
     assert_eq!(&out[..n], &Header::window_update(3, Flags::SYN, 0).encode());
 }
 
+/// Interop with js-yamux 8 (js-libp2p 3): a FIN never rides on a data frame. js-yamux handles
+/// a frame's flags before its bytes, so a FIN on the echo of a ping whose writer had already
+/// closed its half ended the stream and dropped the echo; a FIN with the bytes after a
+/// multistream confirmation closed the readable end before the confirmation was taken off it.
+#[test]
+fn fin_goes_alone_after_the_data() {
+    let mut s = Heap::new(Role::Dialer, YamuxConfig::default());
+    let mut out = [0u8; 64];
+    s.poll_transmit(Instant::ZERO, &mut out);
+    let id = s.open_stream().unwrap();
+    s.write(id, b"hi").unwrap();
+    s.close(id).unwrap();
+    let n = s.poll_transmit(Instant::ZERO, &mut out).unwrap();
+    let mut expected = frame(Header::data(1, Flags::SYN, 2), b"hi");
+    expected.extend_from_slice(&Header::data(1, Flags::FIN, 0).encode());
+    assert_eq!(&out[..n], &expected[..]);
+    // Room for the data frame only: the FIN follows in the next call.
+    let id = s.open_stream().unwrap();
+    s.write(id, b"abc").unwrap();
+    s.close(id).unwrap();
+    let n = s.poll_transmit(Instant::ZERO, &mut out[..15]).unwrap();
+    assert_eq!(
+        &out[..n],
+        &frame(Header::data(3, Flags::SYN, 3), b"abc")[..]
+    );
+    let n = s.poll_transmit(Instant::ZERO, &mut out).unwrap();
+    assert_eq!(&out[..n], &Header::data(3, Flags::FIN, 0).encode());
+    assert_eq!(s.poll_transmit(Instant::ZERO, &mut out), None);
+}
+
 mod properties {
     use super::*;
     use proptest::prelude::*;
