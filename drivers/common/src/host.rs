@@ -107,7 +107,7 @@ pub(crate) fn served_protocols(config: &ConnectionConfig) -> Vec<&'static str> {
         .collect()
 }
 
-/// A host builder's settings, before the host exists: see [`host_builder_methods`].
+/// A host builder's settings, before the host exists: see [`host_builder_methods`](crate::host_builder_methods).
 #[derive(Debug)]
 pub struct HostSettings {
     /// The identity (default: a fresh random Ed25519 key).
@@ -190,7 +190,8 @@ macro_rules! host_builder_methods {
             self
         }
 
-        /// The agent version sent in identify (default [`DEFAULT_AGENT_VERSION`](crate::DEFAULT_AGENT_VERSION)).
+        /// The agent version sent in identify (default
+        /// [`DEFAULT_AGENT_VERSION`](crate::DEFAULT_AGENT_VERSION)).
         pub fn agent_version(mut self, agent_version: impl Into<String>) -> Self {
             self.settings.agent_version = agent_version.into();
             self

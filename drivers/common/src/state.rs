@@ -1,18 +1,6 @@
 //! [`ConnectionState`]: everything a connection task does with its [`Connection`] between
 //! socket reads, writes and timer wake-ups, with no runtime in it.
 //!
-//! A driver's task is a loop over it:
-//! ```text
-//! loop {
-//!     state.advance();                       // move everything that moves without waiting
-//!     if state.is_done() { flush state.final_bytes(); return state.outcome() }
-//!     wait for: socket readable (if state.wants_read()), writable (if state.pending_write()
-//!         is not empty), the timer at state.deadline(), a command, state.wake()
-//!     then: state.on_read(bytes) / state.wrote(n) / state.on_timer() / state.on_command(c)
-//! }
-//! state.finish(result)                       // fail whatever still waits
-//! ```
-//!
 //! # Q&A
 //! *Why offer unconsumed input again instead of reading more?* The connection takes fewer
 //! bytes than offered only while a stream's buffer is full (backpressure); the socket is not
@@ -70,7 +58,17 @@ pub struct HandleEnds {
     pub inbound: Inbound,
 }
 
-/// One connection's task state, between I/O: see the [module](self) for the loop around it.
+/// One connection's task state, between I/O. A driver's task is a loop over it:
+/// ```text
+/// loop {
+///     state.advance();                       // move everything that moves without waiting
+///     if state.is_done() { flush state.final_bytes(); return state.outcome() }
+///     wait for: socket readable (if state.wants_read()), writable (if state.pending_write()
+///         is not empty), the timer at state.deadline(), a command, state.wake()
+///     then: state.on_read(bytes) / state.wrote(n) / state.on_timer() / state.on_command(c)
+/// }
+/// state.finish(result)                       // fail whatever still waits
+/// ```
 pub struct ConnectionState {
     conn: DriverConnection,
     clock: Clock,
@@ -556,5 +554,67 @@ impl ConnectionState {
             true
         });
         moved
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::HostSettings;
+
+    /// Moves bytes both ways until neither side has anything to write.
+    fn pump(a: &mut ConnectionState, b: &mut ConnectionState) {
+        for _ in 0..1000 {
+            a.advance();
+            b.advance();
+            let (to_b, to_a) = (a.pending_write().to_vec(), b.pending_write().to_vec());
+            if to_b.is_empty() && to_a.is_empty() {
+                return;
+            }
+            a.wrote(to_b.len());
+            b.wrote(to_a.len());
+            b.on_read(&to_b);
+            a.on_read(&to_a);
+        }
+        panic!("the connections never went quiet");
+    }
+
+    #[test]
+    fn two_states_upgrade_ping_identify_and_close_without_a_runtime() {
+        let (dialer_host, listener_host) = (
+            HostSettings::default().build(),
+            HostSettings::default().build(),
+        );
+        let listener_id = listener_host.peer_id();
+        let addr: SocketAddr = "127.0.0.1:4001".parse().expect("a valid socket address");
+        let (mut dialer, dialer_ends) =
+            ConnectionState::new(dialer_host, Role::Dialer, addr, Some(listener_id))
+                .expect("a connection with default settings");
+        let (mut listener, _listener_ends) =
+            ConnectionState::new(listener_host, Role::Listener, addr, None)
+                .expect("a connection with default settings");
+        pump(&mut dialer, &mut listener);
+        let established = futures::executor::block_on(dialer_ends.established.get())
+            .expect("the upgrade succeeds");
+        assert_eq!(established.peer, listener_id);
+
+        let (ping, rtt) = Command::with_reply(Command::Ping);
+        let (identify, info) = Command::with_reply(Command::Identify);
+        dialer.on_command(ping);
+        dialer.on_command(identify);
+        pump(&mut dialer, &mut listener);
+        futures::executor::block_on(rtt.get()).expect("the ping is answered");
+        let info = futures::executor::block_on(info.get()).expect("identify is answered");
+        assert_eq!(
+            info.agent_version.as_deref(),
+            Some(crate::DEFAULT_AGENT_VERSION)
+        );
+        assert_eq!(info.observed_addr, socket_multiaddr(addr));
+
+        dialer.on_command(Command::Close);
+        pump(&mut dialer, &mut listener);
+        assert!(dialer.is_done());
+        assert!(dialer.outcome().is_ok());
+        assert!(dialer.finish(Ok(())).is_none());
     }
 }
