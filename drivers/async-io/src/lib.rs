@@ -29,30 +29,26 @@
 //! one: the [`Spawner`] given to [`HostBuilder::spawner`] (e.g. `smol::spawn(f).detach()` or
 //! an `async_executor::Executor`); without one, each task gets a thread of its own.
 //!
-//! *Why not share the command and task code with `rhizo-tokio`?* The task loop is the only
-//! real code, and it is made of the runtime's pieces (socket halves, channels, timers); what
-//! is left to share (the command enum, the identify answer) is a few dozen lines.
+//! *Where is the connection logic?* In `rhizo-driver-common`'s `ConnectionState`, shared with
+//! `rhizo-tokio`: this crate keeps the socket, the timer, the wait loop and spawning.
 
 #![warn(missing_docs)]
 
-mod clock;
-mod error;
 mod handle;
 mod host;
 mod stream;
 mod task;
-mod wake;
 
-pub use error::Error;
-pub use handle::{ConnectionHandle, RemoteIdentify};
-pub use host::{
-    DEFAULT_AGENT_VERSION, DEFAULT_PROTOCOL_VERSION, DEFAULT_REQUEST_TIMEOUT, Host, HostBuilder,
-    Listener, Spawner, Task, socket_multiaddr,
-};
+pub use handle::ConnectionHandle;
+pub use host::{Host, HostBuilder, Listener, Spawner, Task};
 pub use rhizo_core::connection::{ConnectionConfig, Role};
 pub use rhizo_core::identity::{Keypair, PeerId};
 pub use rhizo_core::multiaddr::Multiaddr;
 pub use rhizo_core::perf::PerfResult;
+pub use rhizo_driver_common::{
+    DEFAULT_AGENT_VERSION, DEFAULT_PROTOCOL_VERSION, DEFAULT_REQUEST_TIMEOUT, Error,
+    RemoteIdentify, socket_multiaddr,
+};
 pub use stream::RhizoStream;
 
 use std::future::Future;

@@ -1,51 +1,13 @@
 //! [`ConnectionHandle`]: the application's side of one connection.
 
-use crate::error::Error;
 use crate::stream::RhizoStream;
-use crate::task::{CloseReason, Command};
-use rhizo_core::identify::Identify;
 use rhizo_core::identity::{PeerId, PublicKey};
-use rhizo_core::multiaddr::Multiaddr;
 use rhizo_core::perf::{PerfParams, PerfResult};
+use rhizo_driver_common::{CloseReason, Command, Error, Inbound, RemoteIdentify, Reply};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, watch};
-
-/// What the peer said about itself in identify.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RemoteIdentify {
-    /// Its software and version.
-    pub agent_version: Option<String>,
-    /// Its protocol family and version, e.g. `ipfs/0.1.0`.
-    pub protocol_version: Option<String>,
-    /// The protocols it serves.
-    pub protocols: Vec<String>,
-    /// The addresses it listens on (those this build can read).
-    pub listen_addrs: Vec<Multiaddr>,
-    /// The address it sees this side's connection come from.
-    pub observed_addr: Option<Multiaddr>,
-    /// Its public key, when sent and valid.
-    pub public_key: Option<PublicKey>,
-}
-
-impl RemoteIdentify {
-    pub(crate) fn from_message(message: &Identify<'_>) -> Self {
-        RemoteIdentify {
-            agent_version: message.agent_version().map(str::to_owned),
-            protocol_version: message.protocol_version().map(str::to_owned),
-            protocols: message.protocols().map(str::to_owned).collect(),
-            listen_addrs: message
-                .listen_addrs()
-                .filter_map(|a| Multiaddr::try_from_bytes(a).ok())
-                .collect(),
-            observed_addr: message
-                .observed_addr()
-                .and_then(|a| Multiaddr::try_from_bytes(a).ok()),
-            public_key: message.public_key().and_then(|k| PublicKey::decode(k).ok()),
-        }
-    }
-}
+use tokio::sync::{mpsc, watch};
 
 /// An established connection: ask the peer things, open and accept application streams.
 ///
@@ -57,7 +19,7 @@ pub struct ConnectionHandle {
     pub(crate) remote_addr: SocketAddr,
     pub(crate) local_addr: SocketAddr,
     pub(crate) commands: mpsc::Sender<Command>,
-    pub(crate) inbound: mpsc::UnboundedReceiver<RhizoStream>,
+    pub(crate) inbound: Inbound,
     pub(crate) closed: watch::Receiver<Option<CloseReason>>,
     pub(crate) request_timeout: Duration,
 }
@@ -103,14 +65,14 @@ impl ConnectionHandle {
         &self,
         what: &'static str,
         limit: Option<Duration>,
-        make: impl FnOnce(oneshot::Sender<Result<T, Error>>) -> Command,
+        make: impl FnOnce(Reply<T>) -> Command,
     ) -> Result<T, Error> {
-        let (tx, rx) = oneshot::channel();
+        let (command, answer) = Command::with_reply(make);
         self.commands
-            .send(make(tx))
+            .send(command)
             .await
             .map_err(|_| Error::Closed)?;
-        let answer = async { rx.await.map_err(|_| Error::Closed)? };
+        let answer = answer.get();
         match limit {
             Some(limit) => tokio::time::timeout(limit, answer)
                 .await
@@ -150,12 +112,13 @@ impl ConnectionHandle {
             Command::OpenStream(protocol, tx)
         })
         .await
+        .map(RhizoStream::new)
     }
 
     /// The next stream the peer opened for one of the host's application protocols; `None`
     /// once the connection has ended.
     pub async fn accept_stream(&mut self) -> Option<RhizoStream> {
-        self.inbound.recv().await
+        self.inbound.next().await.map(RhizoStream::new)
     }
 
     /// Closes the connection (a yamux go-away, then the socket).

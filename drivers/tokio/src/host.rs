@@ -1,152 +1,28 @@
 //! [`Host`]: one identity with its settings; dials and listens over TCP.
 
-use crate::clock::{Clock, random32};
-use crate::error::Error;
 use crate::handle::ConnectionHandle;
-use crate::task::{Command, ConnectionTask, DriverConnection};
-use rhizo_core::connection::{ConnectionConfig, Role};
-use rhizo_core::crypto::Portable;
+use rhizo_core::connection::Role;
 use rhizo_core::identity::{Keypair, PeerId};
-use rhizo_core::multiaddr::{Multiaddr, Protocol};
-use rhizo_core::noise::session::NoiseIdentity;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use rhizo_driver_common::{Command, ConnectionState, Error, HostSettings, HostShared};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, mpsc, oneshot, watch};
-
-/// The default agent version sent in identify.
-pub const DEFAULT_AGENT_VERSION: &str = concat!("rhizo/", env!("CARGO_PKG_VERSION"));
-/// The default protocol version sent in identify.
-pub const DEFAULT_PROTOCOL_VERSION: &str = "ipfs/0.1.0";
-/// How long `ping`, `identify` and `open_stream` wait for their answer by default.
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// What every connection of a host shares.
-#[derive(Debug)]
-pub(crate) struct HostShared {
-    pub(crate) keypair: Keypair,
-    pub(crate) identity: Arc<NoiseIdentity>,
-    pub(crate) config: ConnectionConfig,
-    pub(crate) agent_version: String,
-    pub(crate) protocol_version: String,
-    pub(crate) request_timeout: Duration,
-    pub(crate) clock: Clock,
-    listen_addrs: Mutex<Vec<SocketAddr>>,
-}
-
-impl HostShared {
-    /// The addresses the host listens on, as multiaddrs.
-    pub(crate) fn listen_multiaddrs(&self) -> Vec<Multiaddr> {
-        let addrs = self
-            .listen_addrs
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        addrs.iter().filter_map(|a| socket_multiaddr(*a)).collect()
-    }
-}
-
-/// `/ip4/<ip>/tcp/<port>` or `/ip6/<ip>/tcp/<port>`.
-pub fn socket_multiaddr(addr: SocketAddr) -> Option<Multiaddr> {
-    let ip = match addr.ip() {
-        IpAddr::V4(ip) => Protocol::Ip4(ip),
-        IpAddr::V6(ip) => Protocol::Ip6(ip),
-    };
-    Multiaddr::new()
-        .with(ip)
-        .ok()?
-        .with(Protocol::Tcp(addr.port()))
-        .ok()
-}
-
-/// The protocols a connection with `config` serves, as identify lists them.
-pub(crate) fn served_protocols(config: &ConnectionConfig) -> Vec<&'static str> {
-    let builtins = [
-        (config.serve_ping, rhizo_core::ping::PROTOCOL_ID),
-        (config.serve_identify, rhizo_core::identify::PROTOCOL_ID),
-        (
-            config.serve_identify,
-            rhizo_core::identify::PUSH_PROTOCOL_ID,
-        ),
-        (config.serve_perf, rhizo_core::perf::PROTOCOL_ID),
-    ];
-    builtins
-        .into_iter()
-        .filter_map(|(on, id)| on.then_some(id))
-        .chain(config.app_protocols.iter().copied())
-        .collect()
-}
+use tokio::sync::{mpsc, watch};
 
 /// Builds a [`Host`].
 #[derive(Debug)]
 pub struct HostBuilder {
-    keypair: Option<Keypair>,
-    config: ConnectionConfig,
-    agent_version: String,
-    protocol_version: String,
-    request_timeout: Duration,
+    settings: HostSettings,
 }
 
 impl HostBuilder {
-    /// The host's identity (default: a fresh random Ed25519 key).
-    pub fn keypair(mut self, keypair: Keypair) -> Self {
-        self.keypair = Some(keypair);
-        self
-    }
-
-    /// The host's identity from a 32-byte Ed25519 seed (a fixed PeerId, for tests).
-    pub fn seed(self, seed: [u8; 32]) -> Self {
-        self.keypair(Keypair::from_seed(seed))
-    }
-
-    /// The connection settings; `role` and `expected_peer` are set per connection.
-    pub fn connection_config(mut self, config: ConnectionConfig) -> Self {
-        self.config = config;
-        self
-    }
-
-    /// The application protocols accepted on inbound streams.
-    pub fn app_protocols(mut self, protocols: &'static [&'static str]) -> Self {
-        self.config.app_protocols = protocols;
-        self
-    }
-
-    /// The agent version sent in identify (default [`DEFAULT_AGENT_VERSION`]).
-    pub fn agent_version(mut self, agent_version: impl Into<String>) -> Self {
-        self.agent_version = agent_version.into();
-        self
-    }
-
-    /// The protocol version sent in identify (default [`DEFAULT_PROTOCOL_VERSION`]).
-    pub fn protocol_version(mut self, protocol_version: impl Into<String>) -> Self {
-        self.protocol_version = protocol_version.into();
-        self
-    }
-
-    /// How long `ping`, `identify` and `open_stream` wait (default
-    /// [`DEFAULT_REQUEST_TIMEOUT`]).
-    pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
-        self
-    }
+    rhizo_driver_common::host_builder_methods!();
 
     /// The host.
     pub fn build(self) -> Host {
-        let keypair = self
-            .keypair
-            .unwrap_or_else(|| Keypair::from_seed(random32()));
-        let identity = NoiseIdentity::ed25519::<Portable>(&keypair, random32());
         Host {
-            shared: Arc::new(HostShared {
-                keypair,
-                identity: Arc::new(identity),
-                config: self.config,
-                agent_version: self.agent_version,
-                protocol_version: self.protocol_version,
-                request_timeout: self.request_timeout,
-                clock: Clock::new(),
-                listen_addrs: Mutex::new(Vec::new()),
-            }),
+            shared: self.settings.build(),
         }
     }
 }
@@ -160,26 +36,22 @@ pub struct Host {
 }
 
 impl Host {
-    /// A builder with defaults: random Ed25519 identity, [`ConnectionConfig::new`], ping,
+    /// A builder with defaults: random Ed25519 identity, [`ConnectionConfig::new`](crate::ConnectionConfig::new), ping,
     /// identify and perf served.
     pub fn builder() -> HostBuilder {
         HostBuilder {
-            keypair: None,
-            config: ConnectionConfig::new(Role::Dialer),
-            agent_version: DEFAULT_AGENT_VERSION.to_owned(),
-            protocol_version: DEFAULT_PROTOCOL_VERSION.to_owned(),
-            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            settings: HostSettings::default(),
         }
     }
 
     /// The host's PeerId.
     pub fn peer_id(&self) -> PeerId {
-        *self.shared.identity.peer_id()
+        self.shared.peer_id()
     }
 
     /// The host's key.
     pub fn keypair(&self) -> &Keypair {
-        &self.shared.keypair
+        self.shared.keypair()
     }
 
     /// Dials `addr` (IPv4 or IPv6) and upgrades the connection; with `expected` set, a remote
@@ -189,7 +61,7 @@ impl Host {
         addr: SocketAddr,
         expected: Option<PeerId>,
     ) -> Result<ConnectionHandle, Error> {
-        let limit = self.shared.config.handshake_timeout;
+        let limit = self.shared.handshake_timeout();
         let socket = tokio::time::timeout(limit, TcpStream::connect(addr))
             .await
             .map_err(|_| Error::Timeout {
@@ -208,11 +80,7 @@ impl Host {
         let local_addr = socket
             .local_addr()
             .map_err(|source| Error::Listen { addr, source })?;
-        self.shared
-            .listen_addrs
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(local_addr);
+        self.shared.add_listen_addr(local_addr);
         let (tx, rx) = mpsc::channel(16);
         let shared = self.shared.clone();
         let accept_loop = tokio::spawn(accept_loop(shared, socket, tx));
@@ -274,12 +142,7 @@ impl Listener {
 impl Drop for Listener {
     fn drop(&mut self) {
         self.accept_loop.abort();
-        let mut addrs = self
-            .shared
-            .listen_addrs
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        addrs.retain(|a| *a != self.local_addr);
+        self.shared.remove_listen_addr(self.local_addr);
     }
 }
 
@@ -293,46 +156,19 @@ async fn start(
     socket.set_nodelay(true).map_err(Error::Io)?;
     let remote_addr = socket.peer_addr().map_err(Error::Io)?;
     let local_addr = socket.local_addr().map_err(Error::Io)?;
-    let config = ConnectionConfig {
-        role,
-        expected_peer: expected,
-        ..shared.config
-    };
-    let clock = shared.clock;
-    let conn = DriverConnection::new(
-        clock.now(),
-        config,
-        shared.identity.clone(),
-        random32(),
-        random32(),
-    )?;
+    let request_timeout = shared.request_timeout();
+    let (state, ends) = ConnectionState::new(shared, role, remote_addr, expected)?;
     let (commands_tx, commands_rx) = mpsc::channel::<Command>(64);
-    let (inbound_tx, inbound_rx) = mpsc::unbounded_channel();
-    let (established_tx, established_rx) = oneshot::channel();
     let (closed_tx, closed_rx) = watch::channel(None);
-    let request_timeout = shared.request_timeout;
-    let task = ConnectionTask::new(
-        conn,
-        clock,
-        shared,
-        socket,
-        remote_addr,
-        expected,
-        commands_rx,
-        Arc::new(Notify::new()),
-        inbound_tx,
-        established_tx,
-        closed_tx,
-    );
-    tokio::spawn(task.run());
-    let established = established_rx.await.map_err(|_| Error::Closed)??;
+    tokio::spawn(crate::task::run(state, socket, commands_rx, closed_tx));
+    let established = ends.established.get().await?;
     Ok(ConnectionHandle {
         remote_peer: established.peer,
         remote_public_key: established.public_key,
         remote_addr,
         local_addr,
         commands: commands_tx,
-        inbound: inbound_rx,
+        inbound: ends.inbound,
         closed: closed_rx,
         request_timeout,
     })

@@ -25,24 +25,25 @@
 //! *Why a task per connection and not one loop for all?* A connection is a state machine
 //! without shared state: one task each lets the multi-thread runtime spread them over cores
 //! with no locking, and a slow connection never delays another.
+//!
+//! *Where is the connection logic?* In `rhizo-driver-common`'s `ConnectionState`, shared with
+//! `rhizo-async-io`: this crate keeps the sockets, the timer, the `select!` loop and spawning.
 
 #![warn(missing_docs)]
 
-mod clock;
-mod error;
 mod handle;
 mod host;
 mod stream;
 mod task;
 
-pub use error::Error;
-pub use handle::{ConnectionHandle, RemoteIdentify};
-pub use host::{
-    DEFAULT_AGENT_VERSION, DEFAULT_PROTOCOL_VERSION, DEFAULT_REQUEST_TIMEOUT, Host, HostBuilder,
-    Listener, socket_multiaddr,
-};
+pub use handle::ConnectionHandle;
+pub use host::{Host, HostBuilder, Listener};
 pub use rhizo_core::connection::{ConnectionConfig, Role};
 pub use rhizo_core::identity::{Keypair, PeerId};
 pub use rhizo_core::multiaddr::Multiaddr;
 pub use rhizo_core::perf::PerfResult;
+pub use rhizo_driver_common::{
+    DEFAULT_AGENT_VERSION, DEFAULT_PROTOCOL_VERSION, DEFAULT_REQUEST_TIMEOUT, Error,
+    RemoteIdentify, socket_multiaddr,
+};
 pub use stream::RhizoStream;

@@ -59,7 +59,9 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn from_connection(e: ConnectionError, expected: Option<&PeerId>) -> Self {
+    /// The error of a failed connection; a PeerId mismatch against `expected` is
+    /// [`Error::WrongPeer`].
+    pub fn from_connection(e: ConnectionError, expected: Option<&PeerId>) -> Self {
         match (e, expected) {
             (
                 ConnectionError::Handshake(NoiseHandshakeError::PeerIdMismatch { actual }),
@@ -69,6 +71,20 @@ impl Error {
                 actual: Box::new(actual),
             },
             _ => Error::Connection(e),
+        }
+    }
+
+    /// The error again for one more waiter: a connection, wrong-peer or I/O error (kind and
+    /// message) carries over, any other is [`Error::Closed`].
+    pub fn duplicate(&self) -> Self {
+        match self {
+            Error::Connection(e) => Error::Connection(*e),
+            Error::WrongPeer { expected, actual } => Error::WrongPeer {
+                expected: expected.clone(),
+                actual: actual.clone(),
+            },
+            Error::Io(e) => Error::Io(std::io::Error::new(e.kind(), e.to_string())),
+            _ => Error::Closed,
         }
     }
 }
