@@ -850,48 +850,6 @@ fn outbound_ack_backlog_is_honoured() {
     assert_eq!(s.open_stream(), Err(OpenError::AckBacklog));
 }
 
-/// Rough throughput of one stream through a pair of sessions (run with
-/// `cargo test --release -p rhizo-core yamux_throughput -- --ignored --nocapture`).
-#[test]
-#[ignore]
-fn yamux_throughput() {
-    let mut dialer = Heap::new(Role::Dialer, YamuxConfig::default());
-    let mut listener = Heap::new(Role::Listener, YamuxConfig::default());
-    let now = Instant::ZERO;
-    let id = dialer.open_stream().unwrap();
-    let chunk = vec![0x5a; 64 * 1024];
-    let mut wire = vec![0u8; 64 * 1024];
-    let mut back = vec![0u8; 4096];
-    let mut read = vec![0u8; 64 * 1024];
-    let total = 1usize << 30;
-    let (mut sent, mut received) = (0, 0);
-    let start = std::time::Instant::now();
-    while received < total {
-        if sent < total {
-            sent += dialer.write(id, &chunk).unwrap();
-        }
-        while let Some(n) = dialer.poll_transmit(now, &mut wire) {
-            let mut off = 0;
-            while off < n {
-                off += listener.handle_input(now, &wire[off..n]).unwrap();
-                while let Ok(r) = listener.read(id, &mut read) {
-                    received += r;
-                    if r == 0 {
-                        break;
-                    }
-                }
-            }
-            while listener.poll_event().is_some() {}
-        }
-        while let Some(n) = listener.poll_transmit(now, &mut back) {
-            dialer.handle_input(now, &back[..n]).unwrap();
-        }
-        while dialer.poll_event().is_some() {}
-    }
-    let secs = start.elapsed().as_secs_f64();
-    println!("{:.1} Gbit/s", total as f64 * 8.0 / secs / 1e9);
-}
-
 #[test]
 fn emptied_rings_are_kept_while_busy_and_freed_when_idle() {
     let mut pair = Pair::<HeapStorage>::new(YamuxConfig::default());
