@@ -374,7 +374,7 @@ impl Libp2pNode {
         let (listening_tx, listening) = watch::channel(None);
         let (connections_tx, connections) = watch::channel(0usize);
         tokio::spawn(async move {
-            let mut pinging = HashMap::new();
+            let mut pinging: HashMap<ConnectionId, oneshot::Sender<ConnectionId>> = HashMap::new();
             let mut closing: HashMap<ConnectionId, oneshot::Sender<()>> = HashMap::new();
             loop {
                 tokio::select! {
