@@ -12,8 +12,10 @@
 //! 4. The machine's ceilings: C, one core sealing then opening 65519-byte Noise frames with
 //!    each provider; T, plain tokio TCP over loopback on one stream; L = 1/(1/C + 1/T).
 //!
-//! Run with `cargo bench -p rhizo-tests --bench vs_rust_libp2p` (about a minute and a half
-//! with the defaults); results and the machine are in BENCHMARKS.md.
+//! Run with `cargo bench -p rhizo-tests --bench vs_rust_libp2p` (about 20 s with the defaults
+//! on the 2-core development machine; `RHIZO_BENCH_BYTES=1073741824` for the 1 GiB);
+//! results and the machine are in BENCHMARKS.md. Each row's median is taken per column, not
+//! per run.
 //!
 //! # Q&A
 //! *Why not criterion?* The measures are whole transfers and process memory, a few samples
