@@ -631,7 +631,7 @@ async fn memory_server(side: Side, idle: usize) {
     let after = rss_bytes();
     client.kill().unwrap();
     let _ = client.wait();
-    eprintln!("{client_mode}: RSS {before} B before, {after} B with {idle} connections");
+    eprintln!("server for {client_mode}: RSS {before} B before, {after} B with {idle} connections");
     println!(
         "PER_CONNECTION {}",
         (after as f64 - before as f64) / idle as f64
