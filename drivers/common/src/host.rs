@@ -2,7 +2,7 @@
 
 use crate::clock::{Clock, random32};
 use rhizo_core::connection::{ConnectionConfig, Role};
-use rhizo_core::crypto::Portable;
+use rhizo_native_crypto::Native;
 use rhizo_core::identity::{Keypair, PeerId};
 use rhizo_core::multiaddr::{Multiaddr, Protocol};
 use rhizo_core::noise::session::NoiseIdentity;
@@ -142,7 +142,7 @@ impl HostSettings {
         let keypair = self
             .keypair
             .unwrap_or_else(|| Keypair::from_seed(random32()));
-        let identity = NoiseIdentity::ed25519::<Portable>(&keypair, random32());
+        let identity = NoiseIdentity::ed25519::<Native>(&keypair, random32());
         Arc::new(HostShared {
             keypair,
             identity: Arc::new(identity),

@@ -19,7 +19,7 @@ use crate::stream::{AppStream, QUEUE_LEN, SharedQueues, StreamFailure, lock};
 use crate::wake::Wake;
 use futures_channel::{mpsc, oneshot};
 use rhizo_core::connection::{Connection, ConnectionConfig, ConnectionEvent, HeapConnection, Role};
-use rhizo_core::crypto::Portable;
+use rhizo_native_crypto::Native;
 use rhizo_core::identify::IdentifyBuilder;
 use rhizo_core::identity::PeerId;
 use rhizo_core::multiaddr::Multiaddr;
@@ -32,7 +32,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// The connection type the drivers run: portable crypto, heap storage, a shared identity.
-type DriverConnection = Connection<Portable, HeapConnection, Arc<NoiseIdentity>>;
+type DriverConnection = Connection<Native, HeapConnection, Arc<NoiseIdentity>>;
 
 /// The socket send buffer: room for several full Noise frames.
 const WRITE_BUF_LEN: usize = 256 * 1024;
