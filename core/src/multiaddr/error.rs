@@ -21,6 +21,8 @@ pub enum ValueError {
     Multihash(MultihashError),
     /// A `/p2p` multihash uses neither sha2-256 nor identity (the only PeerId hashes).
     NotPeerIdHash(u64),
+    /// A `/p2p` sha2-256 multihash whose digest is not the whole 32 bytes.
+    TruncatedPeerIdHash(usize),
     /// A port or prefix length is not decimal digits in range.
     BadNumber,
     /// An IP address does not parse.
@@ -44,6 +46,9 @@ impl core::fmt::Display for ValueError {
             ValueError::Multihash(e) => core::fmt::Display::fmt(e, f),
             ValueError::NotPeerIdHash(c) => {
                 write!(f, "hash code {c:#x} is neither sha2-256 nor identity")
+            }
+            ValueError::TruncatedPeerIdHash(n) => {
+                write!(f, "a sha2-256 PeerId digest is 32 bytes, not {n}")
             }
             ValueError::BadNumber => f.write_str("not a decimal number in range"),
             ValueError::BadAddress => f.write_str("not an IP address"),

@@ -257,6 +257,10 @@ pub(super) fn check_unix_path(path: &str) -> Result<(), ValueError> {
 /// identity length limit of the PeerId spec is left to the PeerId type).
 pub(super) fn check_peer_hash(mh: &Multihash) -> Result<(), ValueError> {
     match mh.code() {
+        // Multihash carries truncated sha2-256 digests; a PeerId's is always the whole one.
+        multihash::code::SHA2_256 if mh.digest().len() != 32 => {
+            Err(ValueError::TruncatedPeerIdHash(mh.digest().len()))
+        }
         multihash::code::SHA2_256 | multihash::code::IDENTITY => Ok(()),
         other => Err(ValueError::NotPeerIdHash(other)),
     }

@@ -136,6 +136,17 @@ fn p2p_text_forms() {
         Multiaddr::new().with(Protocol::P2p(sha3)),
         Err(PushError::InvalidValue(ValueError::NotPeerIdHash(0x16)))
     );
+    // The fuzzer's find: /ws/p2p/<sha2-256 truncated to 2 bytes> printed as text that could
+    // not be parsed back. A /p2p sha2-256 digest must be whole.
+    let bytes = [221, 3, 165, 3, 4, 18, 2, 47, 4];
+    assert_eq!(
+        MultiaddrRef::try_from_bytes(&bytes).map(drop),
+        Err(BinaryError::InvalidValue {
+            offset: 2,
+            code: 421,
+            reason: ValueError::TruncatedPeerIdHash(2)
+        })
+    );
 }
 
 #[test]
