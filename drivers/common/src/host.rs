@@ -2,10 +2,10 @@
 
 use crate::clock::{Clock, random32};
 use rhizo_core::connection::{ConnectionConfig, Role};
-use rhizo_native_crypto::Native;
 use rhizo_core::identity::{Keypair, PeerId};
 use rhizo_core::multiaddr::{Multiaddr, Protocol};
 use rhizo_core::noise::session::NoiseIdentity;
+use rhizo_native_crypto::Native;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
