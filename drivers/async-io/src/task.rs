@@ -12,14 +12,12 @@ use async_io::{Async, Timer};
 use futures::channel::{mpsc, oneshot};
 use futures::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use futures::{FutureExt, Stream};
-use rhizo_driver_common::{CloseReason, Command, ConnectionState, Error};
+use rhizo_driver_common::{CloseReason, Command, ConnectionState, Error, ReadBuf};
 use std::future::poll_fn;
 use std::net::{Shutdown, TcpStream};
 use std::pin::Pin;
 use std::task::Poll;
 
-/// Bytes read from the socket at once.
-const READ_BUF_LEN: usize = 64 * 1024;
 /// How long a closing connection may take to write its last bytes.
 const CLOSE_FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -54,7 +52,7 @@ async fn run_loop(
     socket: &Async<TcpStream>,
     commands: &mut mpsc::Receiver<Command>,
 ) -> Result<(), Error> {
-    let mut read_buf = vec![0u8; READ_BUF_LEN];
+    let mut read_buf = ReadBuf::default();
     let mut commands_open = true;
     loop {
         state.advance();
@@ -72,7 +70,8 @@ async fn run_loop(
         let pending = state.pending_write();
         let wake = state.wake();
         let woke = poll_fn(|cx| {
-            if can_read && let Poll::Ready(r) = Pin::new(&mut &*socket).poll_read(cx, &mut read_buf)
+            if can_read
+                && let Poll::Ready(r) = Pin::new(&mut &*socket).poll_read(cx, read_buf.space())
             {
                 return Poll::Ready(Woke::Read(r));
             }
@@ -96,7 +95,8 @@ async fn run_loop(
                 if n == 0 {
                     return Err(state.eof_error());
                 }
-                state.on_read(&read_buf[..n]);
+                state.on_read(read_buf.filled(n));
+                read_buf.adapt(n);
             }
             Woke::Wrote(r) => state.wrote(r.map_err(Error::Io)?),
             Woke::Timer => state.on_timer(),

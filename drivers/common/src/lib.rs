@@ -19,6 +19,7 @@ mod command;
 mod error;
 mod host;
 mod identify;
+mod read_buf;
 mod state;
 mod stream;
 mod wake;
@@ -31,6 +32,7 @@ pub use host::{
     HostShared, socket_multiaddr,
 };
 pub use identify::RemoteIdentify;
+pub use read_buf::{MAX_READ_BUF, MIN_READ_BUF, ReadBuf};
 pub use state::{ConnectionState, HandleEnds};
 pub use stream::{AppStream, QUEUE_LEN};
 pub use wake::Wake;

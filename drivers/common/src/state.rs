@@ -140,7 +140,8 @@ impl ConnectionState {
             identify_stream: None,
             identifies: Vec::new(),
             perf: None,
-            scratch: vec![0; 16 * 1024],
+            // Allocated when an application stream first moves bytes (idle connections have none).
+            scratch: Vec::new(),
             unconsumed: Vec::new(),
             out: vec![0; WRITE_BUF_LEN],
             out_start: 0,
@@ -483,6 +484,9 @@ impl ConnectionState {
     fn service_streams(&mut self, now: Instant) -> bool {
         let mut moved = false;
         let conn = &mut self.conn;
+        if self.scratch.is_empty() && !self.streams.is_empty() {
+            self.scratch = vec![0; 16 * 1024];
+        }
         let scratch = &mut self.scratch;
         self.streams.retain(|&id, entry| {
             let mut q = lock(&entry.queues);

@@ -7,15 +7,13 @@
 //! peers that both send a lot can fill both sockets' buffers; if each waited in `write_all`
 //! without reading, neither would ever read again.
 
-use rhizo_driver_common::{CloseReason, Command, ConnectionState, Error};
+use rhizo_driver_common::{CloseReason, Command, ConnectionState, Error, ReadBuf};
 use std::future::poll_fn;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, watch};
 
-/// Bytes read from the socket at once.
-const READ_BUF_LEN: usize = 64 * 1024;
 /// How long a closing connection may take to write its last bytes.
 const CLOSE_FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -42,7 +40,7 @@ async fn run_loop(
     writer: &mut OwnedWriteHalf,
     commands: &mut mpsc::Receiver<Command>,
 ) -> Result<(), Error> {
-    let mut read_buf = vec![0u8; READ_BUF_LEN];
+    let mut read_buf = ReadBuf::default();
     let mut commands_open = true;
     loop {
         state.advance();
@@ -60,12 +58,13 @@ async fn run_loop(
         };
         let wake = state.wake().clone();
         tokio::select! {
-            r = reader.read(&mut read_buf), if state.wants_read() => {
+            r = reader.read(read_buf.space()), if state.wants_read() => {
                 let n = r.map_err(Error::Io)?;
                 if n == 0 {
                     return Err(state.eof_error());
                 }
-                state.on_read(&read_buf[..n]);
+                state.on_read(read_buf.filled(n));
+                read_buf.adapt(n);
             }
             r = writer.write(state.pending_write()), if !state.pending_write().is_empty() => {
                 state.wrote(r.map_err(Error::Io)?);
