@@ -201,8 +201,8 @@ fn compare(idle: usize) {
         "| C, `Portable` (RustCrypto) ChaCha20-Poly1305, one core, per pass | {c_portable:.2} |"
     );
     println!("| T, plain tokio TCP loopback, one stream, 1 GiB | {t:.2} |");
-    println!("| L = 1/(1/C + 1/T) with `Native` | {l_native:.2} |");
-    println!("| L with `Portable` (the provider rhizo-tokio uses) | {l_portable:.2} |");
+    println!("| L = 1/(1/C + 1/T) with `Native` (the drivers' provider) | {l_native:.2} |");
+    println!("| L with `Portable` (the portable provider) | {l_portable:.2} |");
     println!();
     let down = rows[1].rhizo;
     println!(
