@@ -597,12 +597,12 @@ impl<P: CryptoProvider, S: ConnectionStorage, I: Borrow<NoiseIdentity>> Connecti
                 self.rx.consume(now, used);
                 progressed |= used > 0;
                 if hs.is_finished() {
-                    self.finish_handshake(now)?;
+                    self.finish_handshake()?;
                     progressed = true;
                 }
             }
             if let Some(secured) = self.secured.as_mut() {
-                progressed |= secured.read_frames(now, &mut self.rx, &self.protocols)?;
+                progressed |= secured.read_frames(now, &mut self.rx)?;
             }
             if !progressed {
                 return Ok(());
@@ -620,7 +620,7 @@ impl<P: CryptoProvider, S: ConnectionStorage, I: Borrow<NoiseIdentity>> Connecti
         }
     }
 
-    fn finish_handshake(&mut self, now: Instant) -> Result<(), ConnectionError> {
+    fn finish_handshake(&mut self) -> Result<(), ConnectionError> {
         let hs = self
             .handshake
             .take()
@@ -642,12 +642,12 @@ impl<P: CryptoProvider, S: ConnectionStorage, I: Borrow<NoiseIdentity>> Connecti
         let established = secured.yamux.is_some();
         self.secured = Some(secured);
         if established {
-            self.on_established(now, early);
+            self.on_established(early);
         }
         Ok(())
     }
 
-    fn on_established(&mut self, _now: Instant, early_muxer: bool) {
+    fn on_established(&mut self, early_muxer: bool) {
         self.deadline = None;
         let _ = self
             .events
@@ -665,19 +665,19 @@ impl<P: CryptoProvider, S: ConnectionStorage, I: Borrow<NoiseIdentity>> Connecti
 
     /// Moves stream data between yamux and the handlers, and collects their events.
     fn drive(&mut self, now: Instant) {
+        // A muxer agreed through multistream-select (not in the handshake) starts yamux here.
+        let started = self.secured.as_mut().is_some_and(|s| {
+            s.yamux.is_none() && {
+                s.start_yamux_if_agreed(&self.config);
+                s.yamux.is_some()
+            }
+        });
+        if started {
+            self.on_established(false);
+        }
         let Some(secured) = self.secured.as_mut() else {
             return;
         };
-        let was_established = secured.yamux.is_some();
-        if secured.yamux.is_none() {
-            secured.start_yamux_if_agreed(&self.config);
-            if secured.yamux.is_some() && !was_established {
-                let _ = self
-                    .events
-                    .push_back(ConnectionEvent::Established { early_muxer: false });
-                self.deadline = None;
-            }
-        }
         let Some(yamux) = secured.yamux.as_mut() else {
             return;
         };
@@ -700,7 +700,7 @@ impl<P: CryptoProvider, S: ConnectionStorage, I: Borrow<NoiseIdentity>> Connecti
 
     // ----- application calls -----
 
-    fn established(&mut self) -> Result<(&mut Secured<P, S>, ()), ConnectionCallError> {
+    fn established(&mut self) -> Result<&mut Secured<P, S>, ConnectionCallError> {
         established(self.closed, &mut self.secured)
     }
 
@@ -751,7 +751,7 @@ impl<P: CryptoProvider, S: ConnectionStorage, I: Borrow<NoiseIdentity>> Connecti
     ) -> Result<StreamId, ConnectionCallError> {
         let lazy = self.config.lazy_negotiation;
         let seed = self.next_seed();
-        let (secured, ()) = established(self.closed, &mut self.secured)?;
+        let secured = established(self.closed, &mut self.secured)?;
         let yamux = secured.yamux.as_mut().expect("established");
         let id = secured
             .streams
@@ -772,7 +772,7 @@ impl<P: CryptoProvider, S: ConnectionStorage, I: Borrow<NoiseIdentity>> Connecti
         stream: StreamId,
         message: &IdentifyBuilder<'_>,
     ) -> Result<(), ConnectionCallError> {
-        let (secured, ()) = self.established()?;
+        let secured = self.established()?;
         secured.streams.respond_identify(now, stream, message)?;
         self.drive(now);
         Ok(())
@@ -785,7 +785,7 @@ impl<P: CryptoProvider, S: ConnectionStorage, I: Borrow<NoiseIdentity>> Connecti
         stream: StreamId,
         out: &mut [u8],
     ) -> Result<usize, ConnectionCallError> {
-        let (secured, ()) = self.established()?;
+        let secured = self.established()?;
         let yamux = secured.yamux.as_mut().expect("established");
         let n = secured.streams.app_read(yamux, stream, out)?;
         // Room in the stream may let the frame held back by backpressure through; a failure
@@ -802,7 +802,7 @@ impl<P: CryptoProvider, S: ConnectionStorage, I: Borrow<NoiseIdentity>> Connecti
         stream: StreamId,
         data: &[u8],
     ) -> Result<usize, ConnectionCallError> {
-        let (secured, ()) = self.established()?;
+        let secured = self.established()?;
         let yamux = secured.yamux.as_mut().expect("established");
         let n = secured.streams.app_write(yamux, stream, data)?;
         self.drive(now);
@@ -815,7 +815,7 @@ impl<P: CryptoProvider, S: ConnectionStorage, I: Borrow<NoiseIdentity>> Connecti
         now: Instant,
         stream: StreamId,
     ) -> Result<(), ConnectionCallError> {
-        let (secured, ()) = self.established()?;
+        let secured = self.established()?;
         let yamux = secured.yamux.as_mut().expect("established");
         secured.streams.app_close(yamux, stream)?;
         self.drive(now);
@@ -828,7 +828,7 @@ impl<P: CryptoProvider, S: ConnectionStorage, I: Borrow<NoiseIdentity>> Connecti
         now: Instant,
         stream: StreamId,
     ) -> Result<(), ConnectionCallError> {
-        let (secured, ()) = self.established()?;
+        let secured = self.established()?;
         let yamux = secured.yamux.as_mut().expect("established");
         secured.streams.reset(yamux, stream)?;
         self.drive(now);
@@ -862,7 +862,7 @@ impl<P: CryptoProvider, S: ConnectionStorage, I: Borrow<NoiseIdentity>> Connecti
         }
         if self.handshake.as_ref().is_some_and(|hs| hs.is_finished()) {
             // The dialer finishes by writing message 3: its streams can start now.
-            if let Err(e) = self.finish_handshake(now) {
+            if let Err(e) = self.finish_handshake() {
                 self.fail(e);
                 return (written > 0).then_some(written);
             }
@@ -935,12 +935,12 @@ impl<P: CryptoProvider, S: ConnectionStorage, I: Borrow<NoiseIdentity>> Connecti
 fn established<P: CryptoProvider, S: ConnectionStorage>(
     closed: bool,
     secured: &mut Option<Secured<P, S>>,
-) -> Result<(&mut Secured<P, S>, ()), ConnectionCallError> {
+) -> Result<&mut Secured<P, S>, ConnectionCallError> {
     if closed {
         return Err(ConnectionCallError::Closed);
     }
     match secured.as_mut() {
-        Some(s) if s.yamux.is_some() => Ok((s, ())),
+        Some(s) if s.yamux.is_some() => Ok(s),
         _ => Err(ConnectionCallError::NotEstablished),
     }
 }
@@ -1029,7 +1029,6 @@ impl<P: CryptoProvider, S: ConnectionStorage> Secured<P, S> {
         &mut self,
         now: Instant,
         rx: &mut FrameBuffer<S::Rx>,
-        _protocols: &[&'static str],
     ) -> Result<bool, ConnectionError> {
         let mut progressed = false;
         loop {
