@@ -230,7 +230,12 @@ async fn start(
     let (state, ends) = ConnectionState::new(shared, role, remote_addr, expected)?;
     let (commands_tx, commands_rx) = mpsc::channel::<Command>(64);
     let (closed_tx, closed_rx) = oneshot::channel();
-    spawner.spawn(crate::task::run(state, socket, commands_rx, closed_tx));
+    spawner.spawn(crate::task::run(
+        Box::new(state),
+        socket,
+        commands_rx,
+        closed_tx,
+    ));
     let established = ends.established.get().await?;
     Ok(ConnectionHandle {
         remote_peer: established.peer,

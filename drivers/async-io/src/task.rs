@@ -10,10 +10,11 @@
 
 use async_io::{Async, Timer};
 use futures::channel::{mpsc, oneshot};
-use futures::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use futures::io::{AsyncWrite, AsyncWriteExt};
 use futures::{FutureExt, Stream};
-use rhizo_driver_common::{CloseReason, Command, ConnectionState, Error, ReadBuf};
+use rhizo_driver_common::{CloseReason, Command, ConnectionState, Error, with_read_buf};
 use std::future::poll_fn;
+use std::io::Read;
 use std::net::{Shutdown, TcpStream};
 use std::pin::Pin;
 use std::task::Poll;
@@ -23,7 +24,7 @@ const CLOSE_FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(2)
 
 /// What ended one wait of the task loop.
 enum Woke {
-    Read(std::io::Result<usize>),
+    Readable(std::io::Result<()>),
     Wrote(std::io::Result<usize>),
     Timer,
     Command(Option<Command>),
@@ -34,7 +35,7 @@ enum Woke {
 /// Runs the connection to its end, then fails whatever still waits on it and reports the end
 /// on `closed`.
 pub(crate) async fn run(
-    mut state: ConnectionState,
+    mut state: Box<ConnectionState>,
     socket: Async<TcpStream>,
     mut commands: mpsc::Receiver<Command>,
     closed: oneshot::Sender<CloseReason>,
@@ -52,7 +53,6 @@ async fn run_loop(
     socket: &Async<TcpStream>,
     commands: &mut mpsc::Receiver<Command>,
 ) -> Result<(), Error> {
-    let mut read_buf = ReadBuf::default();
     let mut commands_open = true;
     loop {
         state.advance();
@@ -70,10 +70,8 @@ async fn run_loop(
         let pending = state.pending_write();
         let wake = state.wake();
         let woke = poll_fn(|cx| {
-            if can_read
-                && let Poll::Ready(r) = Pin::new(&mut &*socket).poll_read(cx, read_buf.space())
-            {
-                return Poll::Ready(Woke::Read(r));
+            if can_read && let Poll::Ready(r) = socket.poll_readable(cx) {
+                return Poll::Ready(Woke::Readable(r));
             }
             if !pending.is_empty()
                 && let Poll::Ready(r) = Pin::new(&mut &*socket).poll_write(cx, pending)
@@ -90,13 +88,19 @@ async fn run_loop(
         })
         .await;
         match woke {
-            Woke::Read(r) => {
-                let n = r.map_err(Error::Io)?;
-                if n == 0 {
-                    return Err(state.eof_error());
-                }
-                state.on_read(read_buf.filled(n));
-                read_buf.adapt(n);
+            Woke::Readable(r) => {
+                r.map_err(Error::Io)?;
+                // Read into the thread's buffer and hand the bytes on at once: no buffer is
+                // held while the connection waits (see rhizo_driver_common's buffers).
+                with_read_buf(|buf| match socket.get_ref().read(buf) {
+                    Ok(0) => Err(state.eof_error()),
+                    Ok(n) => {
+                        state.on_read(&buf[..n]);
+                        Ok(())
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
+                    Err(e) => Err(Error::Io(e)),
+                })?;
             }
             Woke::Wrote(r) => state.wrote(r.map_err(Error::Io)?),
             Woke::Timer => state.on_timer(),

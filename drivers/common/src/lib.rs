@@ -14,16 +14,17 @@
 
 #![warn(missing_docs)]
 
+mod buffers;
 mod clock;
 mod command;
 mod error;
 mod host;
 mod identify;
-mod read_buf;
 mod state;
 mod stream;
 mod wake;
 
+pub use buffers::{OutBuf, READ_BUF_LEN, WRITE_BUF_LEN, with_read_buf};
 pub use clock::{Clock, random32};
 pub use command::{Answer, CloseReason, Command, Established, Inbound, Reply};
 pub use error::Error;
@@ -32,7 +33,6 @@ pub use host::{
     HostShared, socket_multiaddr,
 };
 pub use identify::RemoteIdentify;
-pub use read_buf::{MAX_READ_BUF, MIN_READ_BUF, ReadBuf};
 pub use state::{ConnectionState, HandleEnds};
 pub use stream::{AppStream, QUEUE_LEN};
 pub use wake::Wake;

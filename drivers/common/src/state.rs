@@ -10,6 +10,7 @@
 //! peers that both send a lot (perf in both directions, many streams) can fill both sockets'
 //! buffers; if each waited in `write_all` without reading, neither would ever read again.
 
+use crate::buffers::OutBuf;
 use crate::clock::Clock;
 use crate::command::{Answer, CloseReason, Command, Established, Inbound, Reply};
 use crate::error::Error;
@@ -34,8 +35,6 @@ use std::sync::Arc;
 /// The connection type the drivers run: portable crypto, heap storage, a shared identity.
 type DriverConnection = Connection<Native, HeapConnection, Arc<NoiseIdentity>>;
 
-/// The socket send buffer: room for several full Noise frames.
-const WRITE_BUF_LEN: usize = 256 * 1024;
 /// The room `poll_transmit` gets at least, so a full Noise frame (65553 bytes) fits.
 const MIN_TRANSMIT_ROOM: usize = 65_553;
 
@@ -86,8 +85,9 @@ pub struct ConnectionState {
     scratch: Vec<u8>,
     /// Input the connection could not take yet (backpressure), offered again later.
     unconsumed: Vec<u8>,
-    /// Bytes for the socket: `out[out_start..out_end]` is still to write.
-    out: Vec<u8>,
+    /// Bytes for the socket: `out[out_start..out_end]` is still to write. Held only while
+    /// there is something to write (see [`crate::buffers`]).
+    out: Option<OutBuf>,
     out_start: usize,
     out_end: usize,
 }
@@ -143,7 +143,7 @@ impl ConnectionState {
             // Allocated when an application stream first moves bytes (idle connections have none).
             scratch: Vec::new(),
             unconsumed: Vec::new(),
-            out: vec![0; WRITE_BUF_LEN],
+            out: None,
             out_start: 0,
             out_end: 0,
         };
@@ -180,12 +180,26 @@ impl ConnectionState {
 
     /// The bytes to write to the socket next (empty: nothing to write).
     pub fn pending_write(&self) -> &[u8] {
-        &self.out[self.out_start..self.out_end]
+        match &self.out {
+            Some(out) => &out[self.out_start..self.out_end],
+            None => &[],
+        }
     }
 
     /// `n` bytes of [`pending_write`](Self::pending_write) were written.
     pub fn wrote(&mut self, n: usize) {
         self.out_start = (self.out_start + n).min(self.out_end);
+        if self.out_start == self.out_end {
+            self.release_out();
+        }
+    }
+
+    /// Gives the write buffer back once everything in it is written.
+    fn release_out(&mut self) {
+        (self.out_start, self.out_end) = (0, 0);
+        if let Some(out) = self.out.take() {
+            out.give_back();
+        }
     }
 
     /// When [`on_timer`](Self::on_timer) is due; `None`: no timer.
@@ -218,10 +232,12 @@ impl ConnectionState {
     pub fn final_bytes(&mut self) -> Vec<u8> {
         let mut rest = self.pending_write().to_vec();
         let now = self.clock.now();
-        let mut out = vec![0u8; WRITE_BUF_LEN];
+        let mut out = OutBuf::take();
         while let Some(n) = self.conn.poll_transmit(now, &mut out) {
             rest.extend_from_slice(&out[..n]);
         }
+        out.give_back();
+        self.release_out();
         rest
     }
 
@@ -295,14 +311,18 @@ impl ConnectionState {
                 moved = true;
             }
             if self.out_start == self.out_end {
+                let out = self.out.get_or_insert_with(OutBuf::take);
                 (self.out_start, self.out_end) = (0, 0);
-                while self.out.len() - self.out_end >= MIN_TRANSMIT_ROOM {
-                    match self.conn.poll_transmit(now, &mut self.out[self.out_end..]) {
+                while out.len() - self.out_end >= MIN_TRANSMIT_ROOM {
+                    match self.conn.poll_transmit(now, &mut out[self.out_end..]) {
                         Some(n) => self.out_end += n,
                         None => break,
                     }
                 }
                 moved |= self.out_end > 0;
+                if self.out_end == 0 {
+                    self.release_out();
+                }
             }
             if !moved {
                 return;

@@ -72,9 +72,22 @@ use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, Tag, UnboundKey};
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Native;
 
-/// ChaCha20-Poly1305 from `ring`, keyed once per Noise cipher state.
+/// ChaCha20-Poly1305 from `ring`. Holds the 32 key bytes and keys `ring` on each call.
+///
+/// # Q&A
+/// *Why not keep ring's `LessSafeKey`?* It is 544 bytes (an enum sized for AES key schedules),
+/// two per connection, held by every idle connection; keying ChaCha20 is a 32-byte copy, which
+/// is nothing next to sealing even a small frame.
 #[derive(Clone)]
-pub struct NativeCipher(LessSafeKey);
+pub struct NativeCipher([u8; 32]);
+
+impl NativeCipher {
+    fn key(&self) -> LessSafeKey {
+        let key = UnboundKey::new(&CHACHA20_POLY1305, &self.0)
+            .expect("32 bytes is ChaCha20-Poly1305's key length");
+        LessSafeKey::new(key)
+    }
+}
 
 impl core::fmt::Debug for NativeCipher {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -92,7 +105,7 @@ fn nonce(counter: u64) -> Nonce {
 impl AeadCipher for NativeCipher {
     fn seal(&self, counter: u64, ad: &[u8], in_out: &mut [u8]) -> [u8; TAG_LEN] {
         let tag = self
-            .0
+            .key()
             .seal_in_place_separate_tag(nonce(counter), Aad::from(ad), in_out)
             .expect("ChaCha20-Poly1305 limits (256 GiB per message) are far above 64 KiB frames");
         let mut out = [0u8; TAG_LEN];
@@ -107,7 +120,7 @@ impl AeadCipher for NativeCipher {
         in_out: &mut [u8],
         tag: &[u8; TAG_LEN],
     ) -> Result<(), CryptoError> {
-        self.0
+        self.key()
             .open_in_place_separate_tag(nonce(counter), Aad::from(ad), Tag::from(*tag), in_out, 0..)
             .map(|_| ())
             .map_err(|_| CryptoError::Decrypt)
@@ -120,9 +133,7 @@ impl CryptoProvider for Native {
     type Sha256 = <Portable as CryptoProvider>::Sha256;
 
     fn cipher(key: &[u8; 32]) -> NativeCipher {
-        let key = UnboundKey::new(&CHACHA20_POLY1305, key)
-            .expect("32 bytes is ChaCha20-Poly1305's key length");
-        NativeCipher(LessSafeKey::new(key))
+        NativeCipher(*key)
     }
 
     fn x25519_public(secret: &[u8; 32]) -> [u8; 32] {

@@ -7,9 +7,9 @@
 //! peers that both send a lot can fill both sockets' buffers; if each waited in `write_all`
 //! without reading, neither would ever read again.
 
-use rhizo_driver_common::{CloseReason, Command, ConnectionState, Error, ReadBuf};
+use rhizo_driver_common::{CloseReason, Command, ConnectionState, Error, with_read_buf};
 use std::future::poll_fn;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, watch};
@@ -20,7 +20,7 @@ const CLOSE_FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(2)
 /// Runs the connection to its end, then fails whatever still waits on it and reports the end
 /// on `closed`.
 pub(crate) async fn run(
-    mut state: ConnectionState,
+    mut state: Box<ConnectionState>,
     socket: TcpStream,
     mut commands: mpsc::Receiver<Command>,
     closed: watch::Sender<Option<CloseReason>>,
@@ -40,7 +40,6 @@ async fn run_loop(
     writer: &mut OwnedWriteHalf,
     commands: &mut mpsc::Receiver<Command>,
 ) -> Result<(), Error> {
-    let mut read_buf = ReadBuf::default();
     let mut commands_open = true;
     loop {
         state.advance();
@@ -58,13 +57,19 @@ async fn run_loop(
         };
         let wake = state.wake().clone();
         tokio::select! {
-            r = reader.read(read_buf.space()), if state.wants_read() => {
-                let n = r.map_err(Error::Io)?;
-                if n == 0 {
-                    return Err(state.eof_error());
-                }
-                state.on_read(read_buf.filled(n));
-                read_buf.adapt(n);
+            r = reader.readable(), if state.wants_read() => {
+                r.map_err(Error::Io)?;
+                // Read into the thread's buffer and hand the bytes on at once: no buffer is
+                // held while the connection waits (see rhizo_driver_common's buffers).
+                with_read_buf(|buf| match reader.try_read(buf) {
+                    Ok(0) => Err(state.eof_error()),
+                    Ok(n) => {
+                        state.on_read(&buf[..n]);
+                        Ok(())
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
+                    Err(e) => Err(Error::Io(e)),
+                })?;
             }
             r = writer.write(state.pending_write()), if !state.pending_write().is_empty() => {
                 state.wrote(r.map_err(Error::Io)?);
