@@ -249,7 +249,10 @@ macro_rules! scenarios {
                     assert_eq!(info.observed_addr, observed);
                     let listen = driver::socket_multiaddr(c.accepted.local_addr()).unwrap();
                     assert!(info.listen_addrs.contains(&listen), "{info:?}");
-                    assert_eq!(info.public_key.as_ref(), Some(c.dialed.remote_public_key()));
+                    assert_eq!(
+                        info.public_key.as_ref(),
+                        Some(&c.dialed.remote_public_key())
+                    );
 
                     let back = c.accepted.identify().await.unwrap();
                     assert_eq!(
@@ -259,7 +262,7 @@ macro_rules! scenarios {
                     assert!(!back.protocols.iter().any(|p| p == ECHO), "{back:?}");
                     assert_eq!(
                         back.public_key.as_ref(),
-                        Some(c.accepted.remote_public_key())
+                        Some(&c.accepted.remote_public_key())
                     );
                 });
             }

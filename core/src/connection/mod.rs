@@ -300,6 +300,36 @@ pub trait ConnectionStorage {
     type Rx: yamux::ByteStorage;
     /// The table of stream handlers.
     type Slots: yamux::StreamSlots<streams::Slot>;
+    /// Where state that only the upgrade needs (the handshake, its staging buffer) lives: a
+    /// heap box, freed once the connection is established, or the value in place.
+    type Boxed<T>: core::ops::DerefMut<Target = T>;
+    /// The remote's public key, protobuf-encoded: exactly its length on the heap, or a
+    /// buffer for the longest key in place.
+    type KeyBytes: AsRef<[u8]>;
+
+    /// Puts `value` where [`Boxed`](Self::Boxed) says.
+    fn boxed<T>(value: T) -> Self::Boxed<T>;
+
+    /// Keeps an encoded public key (at most [`crate::identity::keys::MAX_PUBLIC_KEY_PROTO_LEN`]
+    /// bytes).
+    fn key_bytes(encoded: &[u8]) -> Self::KeyBytes;
+}
+
+/// A value held in place, where heap storage would box it.
+#[derive(Debug)]
+pub struct InPlace<T>(T);
+
+impl<T> core::ops::Deref for InPlace<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> core::ops::DerefMut for InPlace<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.0
+    }
 }
 
 /// Everything inline, for targets without an allocator: `STREAMS` streams with `RX`/`TX`
@@ -316,6 +346,16 @@ impl<const STREAMS: usize, const RX: usize, const TX: usize> ConnectionStorage
     type Yamux = yamux::FixedStorage<STREAMS, RX, TX>;
     type Rx = [u8; FRAME_BUFFER_LEN];
     type Slots = heapless::Vec<streams::Slot, STREAMS>;
+    type Boxed<T> = InPlace<T>;
+    type KeyBytes = heapless::Vec<u8, { crate::identity::keys::MAX_PUBLIC_KEY_PROTO_LEN }>;
+
+    fn boxed<T>(value: T) -> InPlace<T> {
+        InPlace(value)
+    }
+
+    fn key_bytes(encoded: &[u8]) -> Self::KeyBytes {
+        heapless::Vec::from_slice(encoded).expect("encoded public keys fit their maximum")
+    }
 }
 
 /// Allocate on demand, bounded by the configuration; an idle connection holds no buffers
@@ -329,6 +369,26 @@ impl ConnectionStorage for HeapConnection {
     type Yamux = yamux::HeapStorage;
     type Rx = alloc::vec::Vec<u8>;
     type Slots = alloc::vec::Vec<streams::Slot>;
+    type Boxed<T> = alloc::boxed::Box<T>;
+    type KeyBytes = alloc::boxed::Box<[u8]>;
+
+    fn boxed<T>(value: T) -> alloc::boxed::Box<T> {
+        alloc::boxed::Box::new(value)
+    }
+
+    fn key_bytes(encoded: &[u8]) -> Self::KeyBytes {
+        encoded.into()
+    }
+}
+
+/// What only the upgrade needs: the security protocol's negotiation, the Noise handshake and
+/// the staging buffer of their messages. Dropped once all three are done.
+struct Upgrade<P: CryptoProvider, I: Borrow<NoiseIdentity>> {
+    /// multistream-select for the security protocol, while it still has to send or read.
+    security: Option<Negotiator>,
+    handshake: Option<NoiseHandshake<P, I>>,
+    /// Upgrade messages waiting for room in `out`.
+    stage: Stage,
 }
 
 /// The secure channel: Noise transport, and the muxer negotiation or yamux session over it.
@@ -347,17 +407,13 @@ pub struct Connection<
     I: Borrow<NoiseIdentity> = NoiseIdentity,
 > {
     config: ConnectionConfig,
-    protocols: heapless::Vec<&'static str, MAX_PROTOCOLS>,
-    /// multistream-select for the security protocol, while it still has to send or read.
-    security: Option<Negotiator>,
-    handshake: Option<NoiseHandshake<P, I>>,
+    /// Until the upgrade is over (see [`Upgrade`]).
+    upgrade: Option<S::Boxed<Upgrade<P, I>>>,
     secured: Option<Secured<P, S>>,
-    remote: Option<(PeerId, crate::identity::PublicKey)>,
+    remote: Option<(PeerId, S::KeyBytes)>,
     rx: FrameBuffer<S::Rx>,
     deadline: Option<Instant>,
     events: heapless::Deque<ConnectionEvent, 4>,
-    /// Upgrade messages waiting for room in `out`.
-    stage: Stage,
     error: Option<ConnectionError>,
     closed: bool,
     seed: [u8; 32],
@@ -387,19 +443,9 @@ impl<P: CryptoProvider, S: ConnectionStorage, I: Borrow<NoiseIdentity>> Connecti
         ephemeral_secret: [u8; 32],
         seed: [u8; 32],
     ) -> Result<Self, ConnectionCallError> {
-        let mut protocols = heapless::Vec::new();
-        let builtins = [
-            (config.serve_ping, crate::ping::PROTOCOL_ID),
-            (config.serve_identify, crate::identify::PROTOCOL_ID),
-            (config.serve_identify, crate::identify::PUSH_PROTOCOL_ID),
-            (config.serve_perf, crate::perf::PROTOCOL_ID),
-        ];
-        for (on, id) in builtins {
-            if on {
-                protocols
-                    .push(id)
-                    .map_err(|_| ConnectionCallError::TooManyStreams)?;
-            }
+        // Checked once here; `protocol_list` rebuilds the list when a stream needs it.
+        if builtin_protocols(&config).count() + config.app_protocols.len() > MAX_PROTOCOLS {
+            return Err(ConnectionCallError::TooManyStreams);
         }
         for id in config.app_protocols {
             crate::multistream::validate_protocol_id(
@@ -407,9 +453,6 @@ impl<P: CryptoProvider, S: ConnectionStorage, I: Borrow<NoiseIdentity>> Connecti
                 crate::multistream::DEFAULT_MAX_MESSAGE_LEN,
             )
             .map_err(|_| ConnectionCallError::InvalidProtocol)?;
-            protocols
-                .push(id)
-                .map_err(|_| ConnectionCallError::TooManyStreams)?;
         }
         let muxers: &[&str] = if config.early_muxer_negotiation {
             &[YAMUX_PROTOCOL]
@@ -436,15 +479,16 @@ impl<P: CryptoProvider, S: ConnectionStorage, I: Borrow<NoiseIdentity>> Connecti
         .map_err(|_| ConnectionCallError::InvalidProtocol)?;
         Ok(Connection {
             config,
-            protocols,
-            security: Some(security),
-            handshake: Some(handshake),
+            upgrade: Some(S::boxed(Upgrade {
+                security: Some(security),
+                handshake: Some(handshake),
+                stage: Stage::default(),
+            })),
             secured: None,
             remote: None,
             rx: FrameBuffer::new(),
             deadline: Some(now + config.handshake_timeout),
             events: heapless::Deque::new(),
-            stage: Stage::default(),
             error: None,
             closed: false,
             seed,
@@ -460,8 +504,21 @@ impl<P: CryptoProvider, S: ConnectionStorage, I: Borrow<NoiseIdentity>> Connecti
     }
 
     /// The remote's public key, once authenticated.
-    pub fn remote_public_key(&self) -> Option<&crate::identity::PublicKey> {
-        self.remote.as_ref().map(|(_, key)| key)
+    pub fn remote_public_key(&self) -> Option<crate::identity::PublicKey> {
+        let (_, bytes) = self.remote.as_ref()?;
+        Some(
+            crate::identity::PublicKey::decode(bytes.as_ref())
+                .expect("the key was encoded from a decoded key"),
+        )
+    }
+
+    /// The protocols inbound streams may ask for: the served built-ins, then the
+    /// application's (their number and ids were checked by [`Connection::new`]).
+    fn protocol_list(config: &ConnectionConfig) -> heapless::Vec<&'static str, MAX_PROTOCOLS> {
+        builtin_protocols(config)
+            .chain(config.app_protocols.iter().copied())
+            .take(MAX_PROTOCOLS)
+            .collect()
     }
 
     /// Whether streams can be opened.
@@ -570,7 +627,12 @@ impl<P: CryptoProvider, S: ConnectionStorage, I: Borrow<NoiseIdentity>> Connecti
     fn process(&mut self, now: Instant) -> Result<(), ConnectionError> {
         loop {
             let mut progressed = false;
-            if let Some(ms) = self.security.as_mut().filter(|ms| ms.wants_input()) {
+            if let Some(ms) = self
+                .upgrade
+                .as_deref_mut()
+                .and_then(|u| u.security.as_mut())
+                .filter(|ms| ms.wants_input())
+            {
                 let used = ms
                     .handle_input(self.rx.data(), &[NOISE_PROTOCOL])
                     .map_err(ConnectionError::Negotiation)?;
@@ -580,16 +642,16 @@ impl<P: CryptoProvider, S: ConnectionStorage, I: Borrow<NoiseIdentity>> Connecti
                     Some(crate::multistream::Outcome::Refused) => {
                         return Err(ConnectionError::SecurityRefused);
                     }
-                    _ if !ms.wants_input() && !ms.has_output() => self.security = None,
+                    _ if !ms.wants_input() && !ms.has_output() => self.end_security(),
                     _ => {}
                 }
-                if self.security.as_ref().is_some_and(|ms| ms.wants_input()) {
+                if self.security().is_some_and(|ms| ms.wants_input()) {
                     // Nothing reaches the handshake before the negotiation has been read.
                     return Ok(());
                 }
             }
             if self.security_agreed()
-                && let Some(hs) = self.handshake.as_mut()
+                && let Some(hs) = self.upgrade.as_mut().and_then(|u| u.handshake.as_mut())
             {
                 let used = hs
                     .handle_input(self.rx.data_mut())
@@ -610,8 +672,37 @@ impl<P: CryptoProvider, S: ConnectionStorage, I: Borrow<NoiseIdentity>> Connecti
         }
     }
 
+    fn security(&self) -> Option<&Negotiator> {
+        self.upgrade.as_ref().and_then(|u| u.security.as_ref())
+    }
+
+    fn end_security(&mut self) {
+        if let Some(u) = self.upgrade.as_mut() {
+            u.security = None;
+        }
+        self.end_upgrade_if_done();
+    }
+
+    /// Frees the upgrade's state once nothing of it is left to send or read.
+    fn end_upgrade_if_done(&mut self) {
+        if self
+            .upgrade
+            .as_ref()
+            .is_some_and(|u| u.security.is_none() && u.handshake.is_none() && u.stage.is_empty())
+        {
+            self.upgrade = None;
+        }
+    }
+
+    fn handshake_finished(&self) -> bool {
+        self.upgrade
+            .as_ref()
+            .and_then(|u| u.handshake.as_ref())
+            .is_some_and(|hs| hs.is_finished())
+    }
+
     fn security_agreed(&self) -> bool {
-        match &self.security {
+        match self.security() {
             None => true,
             Some(ms) => matches!(
                 ms.outcome(),
@@ -622,11 +713,14 @@ impl<P: CryptoProvider, S: ConnectionStorage, I: Borrow<NoiseIdentity>> Connecti
 
     fn finish_handshake(&mut self) -> Result<(), ConnectionError> {
         let hs = self
-            .handshake
-            .take()
+            .upgrade
+            .as_mut()
+            .and_then(|u| u.handshake.take())
             .expect("called with a finished handshake");
+        self.end_upgrade_if_done();
         let (transport, info) = hs.into_established().map_err(ConnectionError::Handshake)?;
-        self.remote = Some((info.peer_id, info.public_key));
+        let key = S::key_bytes(&info.public_key.to_protobuf());
+        self.remote = Some((info.peer_id, key));
         let early = info.muxer.as_deref() == Some(YAMUX_PROTOCOL);
         let muxer = (!early).then(|| match self.config.role {
             Role::Dialer => Negotiator::dialer(&[YAMUX_PROTOCOL], self.config.lazy_negotiation),
@@ -682,10 +776,11 @@ impl<P: CryptoProvider, S: ConnectionStorage, I: Borrow<NoiseIdentity>> Connecti
             return;
         };
         let negotiation_timeout = self.config.stream_negotiation_timeout;
+        let protocols = Self::protocol_list(&self.config);
         let mut ctx = streams::Ctx {
             now,
             yamux,
-            protocols: &self.protocols,
+            protocols: &protocols,
             config: &self.config,
             negotiation_timeout,
         };
@@ -855,12 +950,18 @@ impl<P: CryptoProvider, S: ConnectionStorage, I: Borrow<NoiseIdentity>> Connecti
         if self.error.is_some() && !matches!(self.error, Some(ConnectionError::Yamux(_))) {
             return None;
         }
-        self.stage_upgrade_output();
-        let mut written = self.stage.flush(out);
-        if !self.stage.is_empty() {
-            return Some(written);
+        let mut written = 0;
+        if self.upgrade.is_some() {
+            self.stage_upgrade_output();
+            if let Some(u) = self.upgrade.as_mut() {
+                written = u.stage.flush(out);
+                if !u.stage.is_empty() {
+                    return Some(written);
+                }
+            }
+            self.end_upgrade_if_done();
         }
-        if self.handshake.as_ref().is_some_and(|hs| hs.is_finished()) {
+        if self.handshake_finished() {
             // The dialer finishes by writing message 3: its streams can start now.
             if let Err(e) = self.finish_handshake() {
                 self.fail(e);
@@ -881,20 +982,22 @@ impl<P: CryptoProvider, S: ConnectionStorage, I: Borrow<NoiseIdentity>> Connecti
     /// Moves what multistream-select and the handshake have to send into the staging buffer,
     /// so that any size of `out` can carry it.
     fn stage_upgrade_output(&mut self) {
-        if let Some(ms) = self.security.as_mut() {
-            if let Ok(Some(n)) = ms.poll_transmit(self.stage.free_mut(), &[NOISE_PROTOCOL]) {
-                self.stage.commit(n);
+        let agreed = self.security_agreed();
+        let Some(u) = self.upgrade.as_deref_mut() else {
+            return;
+        };
+        if let Some(ms) = u.security.as_mut() {
+            if let Ok(Some(n)) = ms.poll_transmit(u.stage.free_mut(), &[NOISE_PROTOCOL]) {
+                u.stage.commit(n);
             }
             if ms.is_finished() {
-                self.security = None;
+                u.security = None;
             }
         }
-        if self.security_agreed()
-            && let Some(hs) = self.handshake.as_mut()
-        {
-            let stage_was_empty = self.stage.is_empty();
-            match hs.poll_transmit(self.stage.free_mut()) {
-                Ok(Some(n)) => self.stage.commit(n),
+        if agreed && let Some(hs) = u.handshake.as_mut() {
+            let stage_was_empty = u.stage.is_empty();
+            match hs.poll_transmit(u.stage.free_mut()) {
+                Ok(Some(n)) => u.stage.commit(n),
                 Ok(None) => {}
                 // Wait for the stage to drain; an empty stage holds any message of an
                 // identity this crate can sign with.
@@ -993,6 +1096,18 @@ impl Stage {
         self.start += n;
         n
     }
+}
+
+/// The built-in protocols `config` serves.
+fn builtin_protocols(config: &ConnectionConfig) -> impl Iterator<Item = &'static str> {
+    [
+        (config.serve_ping, crate::ping::PROTOCOL_ID),
+        (config.serve_identify, crate::identify::PROTOCOL_ID),
+        (config.serve_identify, crate::identify::PUSH_PROTOCOL_ID),
+        (config.serve_perf, crate::perf::PROTOCOL_ID),
+    ]
+    .into_iter()
+    .filter_map(|(on, id)| on.then_some(id))
 }
 
 fn min_opt(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {

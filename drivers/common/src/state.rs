@@ -403,7 +403,7 @@ impl ConnectionState {
                 ) {
                     let _ = tx.send(Ok(Established {
                         peer: *peer,
-                        public_key: key.clone(),
+                        public_key: key,
                     }));
                 }
             }

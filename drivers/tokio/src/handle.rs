@@ -15,7 +15,8 @@ use tokio::sync::{mpsc, watch};
 #[derive(Debug)]
 pub struct ConnectionHandle {
     pub(crate) remote_peer: PeerId,
-    pub(crate) remote_public_key: PublicKey,
+    /// Protobuf-encoded: a few dozen bytes where a `PublicKey` is sized for RSA.
+    pub(crate) remote_public_key: Box<[u8]>,
     pub(crate) remote_addr: SocketAddr,
     pub(crate) local_addr: SocketAddr,
     pub(crate) commands: mpsc::Sender<Command>,
@@ -31,8 +32,8 @@ impl ConnectionHandle {
     }
 
     /// The peer's public key.
-    pub fn remote_public_key(&self) -> &PublicKey {
-        &self.remote_public_key
+    pub fn remote_public_key(&self) -> PublicKey {
+        PublicKey::decode(&self.remote_public_key).expect("encoded from a decoded key")
     }
 
     /// The peer's socket address.

@@ -169,7 +169,7 @@ async fn start(
     let established = ends.established.get().await?;
     Ok(ConnectionHandle {
         remote_peer: established.peer,
-        remote_public_key: established.public_key,
+        remote_public_key: established.public_key.to_protobuf().as_slice().into(),
         remote_addr,
         local_addr,
         commands: commands_tx,

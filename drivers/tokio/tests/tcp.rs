@@ -96,7 +96,7 @@ async fn dial_ping_and_identify_both_ways() {
         assert_eq!(info.observed_addr, observed);
         let listen = rhizo_tokio::socket_multiaddr(accepted.local_addr()).unwrap();
         assert!(info.listen_addrs.contains(&listen), "{info:?}");
-        assert_eq!(info.public_key.as_ref(), Some(dialed.remote_public_key()));
+        assert_eq!(info.public_key.as_ref(), Some(&dialed.remote_public_key()));
 
         let back = accepted.identify().await.unwrap();
         assert_eq!(

@@ -100,7 +100,7 @@ pub async fn show_remote_id(repo: &Repo, addr: &str, json: bool) -> Result<()> {
     let peer = *conn.remote_peer();
     let output = IdOutput {
         id: peer.to_base58_string(),
-        public_key: public_key_text(conn.remote_public_key()),
+        public_key: public_key_text(&conn.remote_public_key()),
         addresses: info
             .listen_addrs
             .iter()
