@@ -1,12 +1,13 @@
 //! [`ConnectionHandle`]: the application's side of one connection.
 
 use crate::stream::RhizoStream;
-use futures::SinkExt;
-use futures::channel::{mpsc, oneshot};
+use futures::channel::oneshot;
 use futures::future::Shared;
 use rhizo_core::identity::{PeerId, PublicKey};
 use rhizo_core::perf::{PerfParams, PerfResult};
-use rhizo_driver_common::{CloseReason, Command, Error, Inbound, RemoteIdentify, Reply};
+use rhizo_driver_common::{
+    CloseReason, Command, CommandSender, Error, Inbound, RemoteIdentify, Reply,
+};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +22,7 @@ pub struct ConnectionHandle {
     pub(crate) remote_public_key: Box<[u8]>,
     pub(crate) remote_addr: SocketAddr,
     pub(crate) local_addr: SocketAddr,
-    pub(crate) commands: mpsc::Sender<Command>,
+    pub(crate) commands: CommandSender,
     pub(crate) inbound: Inbound,
     pub(crate) closed: Shared<oneshot::Receiver<CloseReason>>,
     pub(crate) request_timeout: Duration,
@@ -70,12 +71,7 @@ impl ConnectionHandle {
         make: impl FnOnce(Reply<T>) -> Command,
     ) -> Result<T, Error> {
         let (command, answer) = Command::with_reply(make);
-        // A clone: `send` wants `&mut`, and handles are shared by reference.
-        self.commands
-            .clone()
-            .send(command)
-            .await
-            .map_err(|_| Error::Closed)?;
+        self.commands.send(command).await?;
         let answer = answer.get();
         match limit {
             Some(limit) => crate::timeout(limit, answer)
@@ -127,7 +123,7 @@ impl ConnectionHandle {
 
     /// Closes the connection (a yamux go-away, then the socket).
     pub async fn close(self) {
-        let _ = self.commands.clone().send(Command::Close).await;
+        let _ = self.commands.send(Command::Close).await;
         // Wait for the task to end.
         let _ = self.closed.clone().await;
     }

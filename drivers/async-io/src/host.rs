@@ -7,7 +7,7 @@ use futures::future::{AbortHandle, Abortable, FutureExt};
 use futures::{SinkExt, StreamExt};
 use rhizo_core::connection::Role;
 use rhizo_core::identity::{Keypair, PeerId};
-use rhizo_driver_common::{Command, ConnectionState, Error, HostSettings, HostShared};
+use rhizo_driver_common::{ConnectionState, Error, HostSettings, HostShared, command_channel};
 use std::fmt;
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -228,7 +228,7 @@ async fn start(
     let local_addr = tcp.local_addr().map_err(Error::Io)?;
     let request_timeout = shared.request_timeout();
     let (state, ends) = ConnectionState::new(shared, role, remote_addr, expected)?;
-    let (commands_tx, commands_rx) = mpsc::channel::<Command>(64);
+    let (commands_tx, commands_rx) = command_channel(64);
     let (closed_tx, closed_rx) = oneshot::channel();
     spawner.spawn(crate::task::run(
         Box::new(state),

@@ -9,10 +9,12 @@
 //! `select!` would need fused futures rebuilt each turn.
 
 use async_io::{Async, Timer};
-use futures::channel::{mpsc, oneshot};
+use futures::FutureExt;
+use futures::channel::oneshot;
 use futures::io::{AsyncWrite, AsyncWriteExt};
-use futures::{FutureExt, Stream};
-use rhizo_driver_common::{CloseReason, Command, ConnectionState, Error, with_read_buf};
+use rhizo_driver_common::{
+    CloseReason, Command, CommandReceiver, ConnectionState, Error, with_read_buf,
+};
 use std::future::poll_fn;
 use std::io::Read;
 use std::net::{Shutdown, TcpStream};
@@ -37,7 +39,7 @@ enum Woke {
 pub(crate) async fn run(
     mut state: Box<ConnectionState>,
     socket: Async<TcpStream>,
-    mut commands: mpsc::Receiver<Command>,
+    mut commands: CommandReceiver,
     closed: oneshot::Sender<CloseReason>,
 ) {
     let result = run_loop(&mut state, &socket, &mut commands).await;
@@ -51,7 +53,7 @@ pub(crate) async fn run(
 async fn run_loop(
     state: &mut ConnectionState,
     socket: &Async<TcpStream>,
-    commands: &mut mpsc::Receiver<Command>,
+    commands: &mut CommandReceiver,
 ) -> Result<(), Error> {
     let mut commands_open = true;
     loop {
@@ -81,7 +83,7 @@ async fn run_loop(
             if timer.poll_unpin(cx).is_ready() {
                 return Poll::Ready(Woke::Timer);
             }
-            if commands_open && let Poll::Ready(cmd) = Pin::new(&mut *commands).poll_next(cx) {
+            if commands_open && let Poll::Ready(cmd) = commands.poll_recv(cx) {
                 return Poll::Ready(Woke::Command(cmd));
             }
             wake.poll_woken(cx).map(|()| Woke::Nudged)

@@ -71,3 +71,60 @@ impl Inbound {
         poll_fn(|cx| Pin::new(&mut self.0).poll_next(cx)).await
     }
 }
+
+/// The handle's end of a connection's bounded command queue.
+///
+/// # Q&A
+/// *Why not the runtime's channel?* tokio's bounded channel allocates a block of 32 slots
+/// when it is made, a kilobyte and a half held by every idle connection; this one allocates
+/// per queued command, and commands are rare.
+#[derive(Clone, Debug)]
+pub struct CommandSender(mpsc::Sender<Command>);
+
+/// The task's end of the command queue.
+#[derive(Debug)]
+pub struct CommandReceiver(mpsc::Receiver<Command>);
+
+/// A command queue holding up to `capacity` commands (plus one per sender, as
+/// `futures-channel` counts).
+pub fn command_channel(capacity: usize) -> (CommandSender, CommandReceiver) {
+    let (tx, rx) = mpsc::channel(capacity);
+    (CommandSender(tx), CommandReceiver(rx))
+}
+
+impl CommandSender {
+    /// Queues `command`, waiting for room; fails once the task has ended.
+    pub async fn send(&self, command: Command) -> Result<(), Error> {
+        // A clone: sending wants `&mut`, and handles are shared by reference.
+        let mut tx = self.0.clone();
+        poll_fn(|cx| tx.poll_ready(cx))
+            .await
+            .map_err(|_| Error::Closed)?;
+        tx.start_send(command).map_err(|_| Error::Closed)
+    }
+
+    /// Whether the task has ended (it closes its end first).
+    pub fn is_closed(&self) -> bool {
+        self.0.is_closed()
+    }
+}
+
+impl CommandReceiver {
+    /// The next command; `None` once every handle is gone.
+    pub fn poll_recv(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Command>> {
+        Pin::new(&mut self.0).poll_next(cx)
+    }
+
+    /// The next command; `None` once every handle is gone.
+    pub async fn recv(&mut self) -> Option<Command> {
+        poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// Refuses further commands (the task is ending).
+    pub fn close(&mut self) {
+        self.0.close();
+    }
+}

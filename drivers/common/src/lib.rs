@@ -26,7 +26,10 @@ mod wake;
 
 pub use buffers::{OutBuf, READ_BUF_LEN, WRITE_BUF_LEN, with_read_buf};
 pub use clock::{Clock, random32};
-pub use command::{Answer, CloseReason, Command, Established, Inbound, Reply};
+pub use command::{
+    Answer, CloseReason, Command, CommandReceiver, CommandSender, Established, Inbound, Reply,
+    command_channel,
+};
 pub use error::Error;
 pub use host::{
     DEFAULT_AGENT_VERSION, DEFAULT_PROTOCOL_VERSION, DEFAULT_REQUEST_TIMEOUT, HostSettings,

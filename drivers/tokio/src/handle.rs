@@ -3,11 +3,13 @@
 use crate::stream::RhizoStream;
 use rhizo_core::identity::{PeerId, PublicKey};
 use rhizo_core::perf::{PerfParams, PerfResult};
-use rhizo_driver_common::{CloseReason, Command, Error, Inbound, RemoteIdentify, Reply};
+use rhizo_driver_common::{
+    CloseReason, Command, CommandSender, Error, Inbound, RemoteIdentify, Reply,
+};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 /// An established connection: ask the peer things, open and accept application streams.
 ///
@@ -19,7 +21,7 @@ pub struct ConnectionHandle {
     pub(crate) remote_public_key: Box<[u8]>,
     pub(crate) remote_addr: SocketAddr,
     pub(crate) local_addr: SocketAddr,
-    pub(crate) commands: mpsc::Sender<Command>,
+    pub(crate) commands: CommandSender,
     pub(crate) inbound: Inbound,
     pub(crate) closed: watch::Receiver<Option<CloseReason>>,
     pub(crate) request_timeout: Duration,
@@ -69,10 +71,7 @@ impl ConnectionHandle {
         make: impl FnOnce(Reply<T>) -> Command,
     ) -> Result<T, Error> {
         let (command, answer) = Command::with_reply(make);
-        self.commands
-            .send(command)
-            .await
-            .map_err(|_| Error::Closed)?;
+        self.commands.send(command).await?;
         let answer = answer.get();
         match limit {
             Some(limit) => tokio::time::timeout(limit, answer)
@@ -125,7 +124,7 @@ impl ConnectionHandle {
     /// Closes the connection (a yamux go-away, then the socket).
     pub async fn close(self) {
         let _ = self.commands.send(Command::Close).await;
-        // Wait for the task to end: it drops its command receiver then.
-        self.commands.closed().await;
+        // Wait for the task to end.
+        let _ = self.closed().await;
     }
 }

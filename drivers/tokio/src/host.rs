@@ -3,7 +3,7 @@
 use crate::handle::ConnectionHandle;
 use rhizo_core::connection::Role;
 use rhizo_core::identity::{Keypair, PeerId};
-use rhizo_driver_common::{Command, ConnectionState, Error, HostSettings, HostShared};
+use rhizo_driver_common::{ConnectionState, Error, HostSettings, HostShared, command_channel};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -158,7 +158,7 @@ async fn start(
     let local_addr = socket.local_addr().map_err(Error::Io)?;
     let request_timeout = shared.request_timeout();
     let (state, ends) = ConnectionState::new(shared, role, remote_addr, expected)?;
-    let (commands_tx, commands_rx) = mpsc::channel::<Command>(64);
+    let (commands_tx, commands_rx) = command_channel(64);
     let (closed_tx, closed_rx) = watch::channel(None);
     tokio::spawn(crate::task::run(
         Box::new(state),

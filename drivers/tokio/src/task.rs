@@ -7,12 +7,12 @@
 //! peers that both send a lot can fill both sockets' buffers; if each waited in `write_all`
 //! without reading, neither would ever read again.
 
-use rhizo_driver_common::{CloseReason, Command, ConnectionState, Error, with_read_buf};
+use rhizo_driver_common::{CloseReason, CommandReceiver, ConnectionState, Error, with_read_buf};
 use std::future::poll_fn;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 /// How long a closing connection may take to write its last bytes.
 const CLOSE_FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
@@ -22,7 +22,7 @@ const CLOSE_FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(2)
 pub(crate) async fn run(
     mut state: Box<ConnectionState>,
     socket: TcpStream,
-    mut commands: mpsc::Receiver<Command>,
+    mut commands: CommandReceiver,
     closed: watch::Sender<Option<CloseReason>>,
 ) {
     let (mut reader, mut writer) = socket.into_split();
@@ -38,7 +38,7 @@ async fn run_loop(
     state: &mut ConnectionState,
     reader: &mut OwnedReadHalf,
     writer: &mut OwnedWriteHalf,
-    commands: &mut mpsc::Receiver<Command>,
+    commands: &mut CommandReceiver,
 ) -> Result<(), Error> {
     let mut commands_open = true;
     loop {
