@@ -27,6 +27,7 @@ mod config;
 mod daemon;
 mod node;
 mod repo;
+mod store;
 
 use anyhow::{Result, anyhow};
 use clap::{Parser, Subcommand};
