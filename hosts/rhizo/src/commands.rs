@@ -136,7 +136,10 @@ pub fn block(dir: &Path, command: BlockCommand) -> Result<()> {
                 Backend::Local(store) => {
                     let codec = op(ops::parse_codec(&cid_codec))?;
                     let stats = op(ops::block_put(store, &[data], codec, cid_version, pin))?;
-                    stats.into_iter().next().context("block put stored nothing")?
+                    stats
+                        .into_iter()
+                        .next()
+                        .context("block put stored nothing")?
                 }
             };
             println!("{}", stat.key);

@@ -77,13 +77,9 @@ pub async fn run(repo: &Repo, listen: &[String], api: Option<&str>) -> Result<()
         .with_context(|| format!("cannot write the API address to {}", api_file.display()))?;
     println!("API server listening on {api_multiaddr}");
     let (api_stop, api_stopped) = tokio::sync::oneshot::channel::<()>();
-    let api_task = tokio::spawn(api::serve(
-        api_listener,
-        api::router(state),
-        async move {
-            let _ = api_stopped.await;
-        },
-    ));
+    let api_task = tokio::spawn(api::serve(api_listener, api::router(state), async move {
+        let _ = api_stopped.await;
+    }));
     println!("Daemon is ready");
 
     let mut tasks = JoinSet::new();
@@ -113,7 +109,8 @@ pub async fn run(repo: &Repo, listen: &[String], api: Option<&str>) -> Result<()
 /// others.
 fn api_socket(repo: &Repo, flag: Option<&str>) -> Result<SocketAddr> {
     let text = flag.unwrap_or(repo.config.api_addr());
-    let socket = parse_listen(text).context("bad API address (from --api or `api` in config.toml)")?;
+    let socket =
+        parse_listen(text).context("bad API address (from --api or `api` in config.toml)")?;
     if !socket.ip().is_loopback() && repo.config.api_allow_remote != Some(true) {
         bail!(
             "the API address {text} is not a loopback address: the API has no authentication,              so anyone reaching it controls the node. Use /ip4/127.0.0.1/tcp/5001, or set              api_allow_remote = true in config.toml if that is really meant"

@@ -101,7 +101,11 @@ fn block_put_get_stat_round_trip() {
         &["block", "put", "--cid-version", "0"],
         "CIDv0 exists only for dag-pb",
     );
-    fails(repo, &["block", "put", "--cid-codec", "nope"], "unknown CID codec");
+    fails(
+        repo,
+        &["block", "put", "--cid-codec", "nope"],
+        "unknown CID codec",
+    );
     fails(repo, &["block", "get", "nonsense"], "is not a CID");
     let absent = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy";
     fails(repo, &["block", "get", absent], "is not in the repo");
@@ -186,7 +190,9 @@ impl Daemon {
         let deadline = Instant::now() + Duration::from_secs(20);
         while api.is_none() || p2p.is_none() {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx.recv_timeout(left).expect("the daemon prints its addresses");
+            let line = rx
+                .recv_timeout(left)
+                .expect("the daemon prints its addresses");
             if let Some(addr) = line.strip_prefix("API server listening on ") {
                 api = Some(rhizo::addr::parse_listen(addr).expect("a valid API multiaddr"));
             } else if let Some(addr) = line.strip_prefix("Listening on ") {
@@ -221,11 +227,16 @@ fn the_api_of_a_running_daemon() {
     assert!(daemon.p2p.ends_with(&id.id), "{} {}", daemon.p2p, id.id);
 
     // block/put (multipart), block/get, block/stat, pin/*, repo/stat over HTTP.
-    let stat = api.block_put(b"over http".to_vec(), "raw", 1, false).unwrap();
+    let stat = api
+        .block_put(b"over http".to_vec(), "raw", 1, false)
+        .unwrap();
     assert_eq!(stat.size, 9);
     assert_eq!(api.block_get(&stat.key).unwrap(), b"over http");
     assert_eq!(api.block_stat(&stat.key).unwrap(), stat);
-    assert_eq!(api.pin_add(&stat.key, true).unwrap().pins, vec![stat.key.clone()]);
+    assert_eq!(
+        api.pin_add(&stat.key, true).unwrap().pins,
+        vec![stat.key.clone()]
+    );
     let list = api.pin_ls("all").unwrap();
     assert_eq!(list.keys[&stat.key].kind, "recursive");
     assert_eq!(api.repo_stat().unwrap().num_objects, 1);
@@ -269,8 +280,15 @@ fn the_api_of_a_running_daemon() {
     };
     let host = format!("Host: {}\r\nConnection: close\r\n", daemon.api);
     assert!(status(&format!("GET /api/v0/version HTTP/1.1\r\n{host}\r\n")).contains("405"));
-    assert!(status(&format!("POST /api/v0/nope HTTP/1.1\r\n{host}Content-Length: 0\r\n\r\n")).contains("404"));
-    let foreign = format!("POST /api/v0/version HTTP/1.1\r\n{host}Origin: http://example.com\r\nContent-Length: 0\r\n\r\n");
+    assert!(
+        status(&format!(
+            "POST /api/v0/nope HTTP/1.1\r\n{host}Content-Length: 0\r\n\r\n"
+        ))
+        .contains("404")
+    );
+    let foreign = format!(
+        "POST /api/v0/version HTTP/1.1\r\n{host}Origin: http://example.com\r\nContent-Length: 0\r\n\r\n"
+    );
     assert!(status(&foreign).contains("403"));
 
     // Stopped cleanly, it removes its api file and the CLI opens the store itself.
@@ -319,9 +337,9 @@ fn crash_writer_child() {
                 data
             })
             .collect();
-        let blocks = datas.iter().map(|d| {
-            rhizo_core::block::Block::new_v1(rhizo_core::cid::codec::RAW, d).unwrap()
-        });
+        let blocks = datas
+            .iter()
+            .map(|d| rhizo_core::block::Block::new_v1(rhizo_core::cid::codec::RAW, d).unwrap());
         store.put_many(blocks).unwrap();
         println!("committed {counter}");
     }
@@ -333,7 +351,12 @@ fn a_writer_killed_mid_import_leaves_whole_batches() {
     let repo = dir.path();
     ok(repo, &["repo", "stat"]);
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "crash_writer_child", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "crash_writer_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("RHIZO_CRASH_WRITER_REPO", repo)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -352,7 +375,10 @@ fn a_writer_killed_mid_import_leaves_whole_batches() {
     // Mid-write: it is writing its sixth batch, or committing it.
     child.kill().unwrap();
     child.wait().unwrap();
-    assert_eq!(commits, 5, "the writer committed 5 batches before it was killed");
+    assert_eq!(
+        commits, 5,
+        "the writer committed 5 batches before it was killed"
+    );
 
     let verify = ok(repo, &["repo", "verify"]);
     assert!(verify.contains("the repo is consistent"), "{verify}");

@@ -4,7 +4,9 @@
 //! *Why ureq, blocking?* The CLI sends one request and waits for it; ureq is small, pure Rust,
 //! needs no runtime, and without its default features brings no TLS (the API is on loopback).
 
-use super::ops::{BlockStat, ErrorKind, GcKey, OpError, OpResult, PinList, Pins, RepoStat, VerifyResult};
+use super::ops::{
+    BlockStat, ErrorKind, GcKey, OpError, OpResult, PinList, Pins, RepoStat, VerifyResult,
+};
 use super::{API_FILE, ErrorBody, PREFIX, SwarmPeers, VersionInfo};
 use crate::client::IdOutput;
 use rhizo_core::block::MAX_BLOCK_LEN;
@@ -115,7 +117,13 @@ impl ApiClient {
     }
 
     /// `block/put` of one block.
-    pub fn block_put(&self, data: Vec<u8>, codec: &str, version: u64, pin: bool) -> OpResult<BlockStat> {
+    pub fn block_put(
+        &self,
+        data: Vec<u8>,
+        codec: &str,
+        version: u64,
+        pin: bool,
+    ) -> OpResult<BlockStat> {
         if data.len() > MAX_BLOCK_LEN {
             return Err(OpError::client(format!(
                 "the block is {} bytes, more than the {MAX_BLOCK_LEN} bytes peers accept",

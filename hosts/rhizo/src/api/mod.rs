@@ -160,7 +160,9 @@ impl Args {
         let mut cids = self.cids()?;
         match cids.len() {
             1 => Ok(cids.remove(0)),
-            n => Err(OpError::client(format!("expected one CID argument, got {n}"))),
+            n => Err(OpError::client(format!(
+                "expected one CID argument, got {n}"
+            ))),
         }
     }
 }
@@ -230,15 +232,15 @@ pub async fn serve(
 
 /// Refuses requests whose `Origin` is not this machine (a web page's cross-site request).
 async fn refuse_foreign_origins(request: Request, next: Next) -> Response {
-    if let Some(origin) = request.headers().get(header::ORIGIN) {
-        if !is_local_origin(origin) {
-            let mut response = ApiError(OpError::client(
-                "requests from web pages of other origins are refused",
-            ))
-            .into_response();
-            *response.status_mut() = StatusCode::FORBIDDEN;
-            return response;
-        }
+    if let Some(origin) = request.headers().get(header::ORIGIN)
+        && !is_local_origin(origin)
+    {
+        let mut response = ApiError(OpError::client(
+            "requests from web pages of other origins are refused",
+        ))
+        .into_response();
+        *response.status_mut() = StatusCode::FORBIDDEN;
+        return response;
     }
     next.run(request).await
 }
@@ -283,14 +285,13 @@ async fn version() -> Response {
     .into_response()
 }
 
-async fn block_get(State(state): State<Arc<ApiState>>, Query(args): Query<Args>) -> ApiResult<Response> {
+async fn block_get(
+    State(state): State<Arc<ApiState>>,
+    Query(args): Query<Args>,
+) -> ApiResult<Response> {
     let cid = args.cid()?;
     let data = with_store(&state, move |s| ops::block_get(s, &cid)).await?;
-    Ok((
-        [(header::CONTENT_TYPE, "text/plain")],
-        Body::from(data),
-    )
-        .into_response())
+    Ok(([(header::CONTENT_TYPE, "text/plain")], Body::from(data)).into_response())
 }
 
 async fn block_put(
@@ -305,10 +306,11 @@ async fn block_put(
             .parse()
             .map_err(|_| OpError::client(format!("cid-version={v}: use 0 or 1")))?,
     };
-    if let Some(mh) = args.get("mhtype") {
-        if mh != "sha2-256" {
-            return Err(OpError::client(format!("mhtype={mh}: only sha2-256 is supported")).into());
-        }
+    if let Some(mh) = args.get("mhtype")
+        && mh != "sha2-256"
+    {
+        let message = format!("mhtype={mh}: only sha2-256 is supported");
+        return Err(OpError::client(message).into());
     }
     let pin = args.flag("pin", false)?;
     let mut blocks = Vec::new();
@@ -324,32 +326,49 @@ async fn block_put(
         blocks.push(data.to_vec());
     }
     if blocks.is_empty() {
-        return Err(OpError::client("no file in the body: send the block as multipart/form-data").into());
+        return Err(
+            OpError::client("no file in the body: send the block as multipart/form-data").into(),
+        );
     }
-    let stats = with_store(&state, move |s| ops::block_put(s, &blocks, codec, version, pin)).await?;
+    let stats = with_store(&state, move |s| {
+        ops::block_put(s, &blocks, codec, version, pin)
+    })
+    .await?;
     Ok(json_lines(&stats))
 }
 
-async fn block_stat(State(state): State<Arc<ApiState>>, Query(args): Query<Args>) -> ApiResult<Response> {
+async fn block_stat(
+    State(state): State<Arc<ApiState>>,
+    Query(args): Query<Args>,
+) -> ApiResult<Response> {
     let cid = args.cid()?;
     let stat = with_store(&state, move |s| ops::block_stat(s, &cid)).await?;
     Ok(axum::Json(stat).into_response())
 }
 
-async fn pin_add(State(state): State<Arc<ApiState>>, Query(args): Query<Args>) -> ApiResult<Response> {
+async fn pin_add(
+    State(state): State<Arc<ApiState>>,
+    Query(args): Query<Args>,
+) -> ApiResult<Response> {
     let cids = args.cids()?;
     let recursive = args.flag("recursive", true)?;
     let pins = with_store(&state, move |s| ops::pin_add(s, &cids, recursive)).await?;
     Ok(axum::Json(pins).into_response())
 }
 
-async fn pin_rm(State(state): State<Arc<ApiState>>, Query(args): Query<Args>) -> ApiResult<Response> {
+async fn pin_rm(
+    State(state): State<Arc<ApiState>>,
+    Query(args): Query<Args>,
+) -> ApiResult<Response> {
     let cids = args.cids()?;
     let pins = with_store(&state, move |s| ops::pin_rm(s, &cids)).await?;
     Ok(axum::Json(pins).into_response())
 }
 
-async fn pin_ls(State(state): State<Arc<ApiState>>, Query(args): Query<Args>) -> ApiResult<Response> {
+async fn pin_ls(
+    State(state): State<Arc<ApiState>>,
+    Query(args): Query<Args>,
+) -> ApiResult<Response> {
     let kind = args.get("type").unwrap_or("all").to_owned();
     let cids = if args.get("arg").is_some() {
         args.cids()?

@@ -194,7 +194,11 @@ pub fn cid_for(data: &[u8], codec_code: u64, version: u64) -> OpResult<Cid> {
             ));
         }
         1 => Cid::new_v1(codec_code, hash),
-        v => return Err(OpError::client(format!("unknown CID version {v}: use 0 or 1"))),
+        v => {
+            return Err(OpError::client(format!(
+                "unknown CID version {v}: use 0 or 1"
+            )));
+        }
     }
     .map_err(|e| OpError::server(format!("making the CID: {e}")))
 }
@@ -241,9 +245,7 @@ pub fn block_get(store: &Store, cid: &Cid) -> OpResult<Vec<u8>> {
 
 /// `block/stat`.
 pub fn block_stat(store: &Store, cid: &Cid) -> OpResult<BlockStat> {
-    let size = store
-        .block_size(cid)?
-        .ok_or(StoreError::NotFound(*cid))?;
+    let size = store.block_size(cid)?.ok_or(StoreError::NotFound(*cid))?;
     Ok(BlockStat {
         key: cid.to_string(),
         size: size as u64,

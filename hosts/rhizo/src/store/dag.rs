@@ -81,7 +81,7 @@ pub fn walk<L: LinkReader + ?Sized>(
             links.clear();
             reader
                 .links(&cid, &data, &mut links)
-                .map_err(StoreError::Links)?;
+                .map_err(|e| StoreError::Links(Box::new(e)))?;
             stack.extend(links.iter().rev().filter(|c| !seen.contains(c)));
         }
     }

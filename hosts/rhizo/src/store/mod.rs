@@ -74,8 +74,8 @@ pub enum StoreError {
     },
     /// The database was written by a newer rhizo.
     NewerSchema(u64),
-    /// The database failed (I/O, corruption it detected).
-    Db(redb::Error),
+    /// The database failed (I/O, corruption it detected); boxed, as redb's error is large.
+    Db(Box<redb::Error>),
     /// The repo directory or pid file failed.
     Io(std::io::Error),
     /// The block is not in the store.
@@ -83,13 +83,13 @@ pub enum StoreError {
     /// Bytes do not make a block for their CID.
     Block(BlockError),
     /// A block's links could not be read (recursive pin, gc).
-    Links(LinkError),
+    Links(Box<LinkError>),
     /// A recursive pin's DAG is not complete in the store.
     Incomplete {
         /// The pinned root.
-        root: Cid,
+        root: Box<Cid>,
         /// A block the DAG links to that is missing.
-        missing: Cid,
+        missing: Box<Cid>,
     },
     /// `pin add --recursive=false` on a CID pinned recursively.
     AlreadyRecursive(Cid),
@@ -148,7 +148,7 @@ impl std::error::Error for StoreError {}
 
 impl<E: Into<redb::Error>> From<E> for StoreError {
     fn from(e: E) -> Self {
-        StoreError::Db(e.into())
+        StoreError::Db(Box::new(e.into()))
     }
 }
 
@@ -266,7 +266,9 @@ impl Store {
     pub fn get(&self, cid: &Cid) -> Result<Option<Vec<u8>>, StoreError> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(BLOCKS)?;
-        Ok(table.get(block_key(cid).as_slice())?.map(|v| v.value().to_vec()))
+        Ok(table
+            .get(block_key(cid).as_slice())?
+            .map(|v| v.value().to_vec()))
     }
 
     /// Whether the block named by `cid` is held.
@@ -278,7 +280,9 @@ impl Store {
     pub fn block_size(&self, cid: &Cid) -> Result<Option<usize>, StoreError> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(BLOCKS)?;
-        Ok(table.get(block_key(cid).as_slice())?.map(|v| v.value().len()))
+        Ok(table
+            .get(block_key(cid).as_slice())?
+            .map(|v| v.value().len()))
     }
 
     /// Stores one block in its own transaction; `true` if it was new.
@@ -317,9 +321,8 @@ impl Store {
     pub fn stat(&self) -> Result<StoreStat, StoreError> {
         let txn = self.db.begin_read()?;
         let meta = txn.open_table(META)?;
-        let read = |key| -> Result<u64, StoreError> {
-            Ok(meta.get(key)?.map(|v| v.value()).unwrap_or(0))
-        };
+        let read =
+            |key| -> Result<u64, StoreError> { Ok(meta.get(key)?.map(|v| v.value()).unwrap_or(0)) };
         let pins = txn.open_table(PINS)?;
         let mut counts = (0, 0);
         for entry in pins.iter()? {
@@ -453,7 +456,9 @@ impl BlockStore for Batch<'_> {
 
     fn block_len(&self, cid: &Cid) -> Result<Option<usize>, StoreError> {
         let table = self.txn.open_table(BLOCKS)?;
-        Ok(table.get(block_key(cid).as_slice())?.map(|v| v.value().len()))
+        Ok(table
+            .get(block_key(cid).as_slice())?
+            .map(|v| v.value().len()))
     }
 
     fn read(&self, cid: &Cid, out: &mut [u8]) -> Result<Option<usize>, StoreError> {

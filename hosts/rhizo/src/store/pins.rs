@@ -79,7 +79,10 @@ fn read_pins(
     let mut pins = Vec::new();
     for entry in table.iter()? {
         let (key, value) = entry?;
-        match (Cid::from_bytes(key.value()), PinMode::from_byte(value.value())) {
+        match (
+            Cid::from_bytes(key.value()),
+            PinMode::from_byte(value.value()),
+        ) {
             (Ok(cid), Some(mode)) => pins.push((cid, mode)),
             _ => problems.push(format!("unreadable pin entry {:02x?}", key.value())),
         }
@@ -117,8 +120,8 @@ pub(super) fn pin_in(
                 Some(_) => Ok(()),
                 None if c == cid => Err(StoreError::NotFound(*cid)),
                 None => Err(StoreError::Incomplete {
-                    root: *cid,
-                    missing: *c,
+                    root: Box::new(*cid),
+                    missing: Box::new(*c),
                 }),
             })?;
         }
@@ -207,7 +210,7 @@ impl Store {
                 .filter(|(_, m)| *m == PinMode::Recursive)
                 .map(|(c, _)| *c)
                 .collect();
-            live.extend(direct.iter().map(|c| block_key(c)));
+            live.extend(direct.iter().map(block_key));
             let get = |c: &Cid| -> Result<Option<Vec<u8>>, StoreError> {
                 Ok(blocks
                     .get(block_key(c).as_slice())?
@@ -265,9 +268,8 @@ impl Store {
             }
         }
         let meta = txn.open_table(META)?;
-        let read = |key| -> Result<u64, StoreError> {
-            Ok(meta.get(key)?.map(|v| v.value()).unwrap_or(0))
-        };
+        let read =
+            |key| -> Result<u64, StoreError> { Ok(meta.get(key)?.map(|v| v.value()).unwrap_or(0)) };
         let (count, total) = (read(META_COUNT)?, read(META_BYTES)?);
         if (count, total) != (report.blocks_checked, bytes) {
             report.problems.push(format!(

@@ -44,7 +44,10 @@ fn blocks_round_trip_and_totals_follow() {
         Err(StoreError::OutputTooShort(5))
     ));
     let mut out = [0u8; 8];
-    assert_eq!(BlockStore::read(&store, a.cid(), &mut out).unwrap(), Some(5));
+    assert_eq!(
+        BlockStore::read(&store, a.cid(), &mut out).unwrap(),
+        Some(5)
+    );
     BlockStore::put(&mut store, raw(b"dddd")).unwrap();
     assert_eq!(store.stat().unwrap().blocks, 4);
     assert!(store.verify().unwrap().is_consistent());
@@ -96,7 +99,10 @@ fn pins_direct_and_recursive() {
     ));
     assert_eq!(store.pins().unwrap(), vec![(*a.cid(), PinMode::Recursive)]);
     assert_eq!(store.unpin(a.cid()).unwrap(), PinMode::Recursive);
-    assert!(matches!(store.unpin(a.cid()), Err(StoreError::NotPinned(_))));
+    assert!(matches!(
+        store.unpin(a.cid()),
+        Err(StoreError::NotPinned(_))
+    ));
 }
 
 /// root -> (mid -> (leaf1, leaf2), leaf2); plus loose blocks.
@@ -150,7 +156,7 @@ fn a_recursive_pin_needs_the_whole_dag() {
     remove_blocks(&txn, &[block_key(&leaf1)]).unwrap();
     txn.commit().unwrap();
     match store.pin(&root, PinMode::Recursive) {
-        Err(StoreError::Incomplete { missing, .. }) => assert_eq!(missing, leaf1),
+        Err(StoreError::Incomplete { missing, .. }) => assert_eq!(*missing, leaf1),
         other => panic!("{other:?}"),
     }
     // A direct pin of the root is fine; verify reports nothing missing for it.
