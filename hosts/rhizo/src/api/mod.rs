@@ -253,8 +253,12 @@ fn is_local_origin(origin: &HeaderValue) -> bool {
         .strip_prefix("http://")
         .or_else(|| text.strip_prefix("https://"))
         .unwrap_or("");
-    let host = rest.rsplit_once(':').map_or(rest, |(h, _)| h);
-    matches!(host, "127.0.0.1" | "localhost" | "[::1]")
+    let host = match rest.split_once(']') {
+        // `[v6]` or `[v6]:port`.
+        Some((v6, _)) if rest.starts_with('[') => return v6 == "[::1",
+        _ => rest.split_once(':').map_or(rest, |(h, _)| h),
+    };
+    matches!(host, "127.0.0.1" | "localhost")
 }
 
 /// What `version` answers (kubo's field names).
@@ -430,4 +434,67 @@ async fn swarm_peers(State(state): State<Arc<ApiState>>) -> Response {
         })
         .unwrap_or_default();
     axum::Json(SwarmPeers { peers }).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn args(pairs: &[(&str, &str)]) -> Args {
+        Args(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn flags_follow_kubo() {
+        let a = args(&[("recursive", ""), ("pin", "false"), ("x", "maybe")]);
+        assert_eq!(a.flag("recursive", false), Ok(true));
+        assert_eq!(a.flag("pin", true), Ok(false));
+        assert_eq!(a.flag("absent", true), Ok(true));
+        assert!(a.flag("x", true).is_err());
+        assert!(a.cids().unwrap_err().message.contains("required"));
+        let cid = "bafkreicysg23kiwv34eg2d7qweipxwosdo2py4ldv42nbauguluen5v6am";
+        let two = args(&[("arg", cid), ("arg", cid)]);
+        assert_eq!(two.cids().unwrap().len(), 2);
+        assert!(two.cid().is_err());
+    }
+
+    #[test]
+    fn only_local_origins_pass() {
+        for good in [
+            "http://127.0.0.1:5001",
+            "http://localhost:3000",
+            "http://[::1]:1",
+            "http://[::1]",
+        ] {
+            assert!(is_local_origin(&HeaderValue::from_static(good)), "{good}");
+        }
+        for bad in [
+            "http://example.com",
+            "null",
+            "http://127.0.0.1.evil.com:80",
+            "",
+        ] {
+            assert!(!is_local_origin(&HeaderValue::from_static(bad)), "{bad}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_arguments_never_panic(key in ".{0,12}", value in ".{0,80}") {
+            let a = args(&[(key.as_str(), value.as_str()), ("arg", value.as_str())]);
+            let _ = a.flag(&key, true);
+            let _ = a.cid();
+            let _ = ops::parse_codec(&value);
+            let _ = ops::parse_cid(&value);
+            if let Ok(header) = HeaderValue::from_str(&value) {
+                let _ = is_local_origin(&header);
+            }
+        }
+    }
 }

@@ -239,3 +239,28 @@ fn a_newer_schema_is_refused() {
         Err(StoreError::NewerSchema(_))
     ));
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(16))]
+
+    /// Whatever blocks go in, each comes back whole, the totals count the distinct ones and
+    /// verify finds the store consistent.
+    #[test]
+    fn any_blocks_round_trip(datas in proptest::collection::vec(
+        proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300), 0..20)) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        store.put_many(datas.iter().map(|d| raw(d))).unwrap();
+        let distinct: std::collections::HashSet<&Vec<u8>> = datas.iter().collect();
+        for data in &datas {
+            proptest::prop_assert_eq!(&store.get(raw(data).cid()).unwrap().unwrap(), data);
+        }
+        let stat = store.stat().unwrap();
+        proptest::prop_assert_eq!(stat.blocks, distinct.len() as u64);
+        let bytes: usize = distinct.iter().map(|d| d.len()).sum();
+        proptest::prop_assert_eq!(stat.block_bytes, bytes as u64);
+        proptest::prop_assert!(store.verify().unwrap().is_consistent());
+        proptest::prop_assert_eq!(store.gc().unwrap().removed.len(), distinct.len());
+        proptest::prop_assert_eq!(store.stat().unwrap().blocks, 0);
+    }
+}
