@@ -73,7 +73,10 @@ pub async fn run(repo: &Repo, listen: &[String], api: Option<&str>) -> Result<()
     let api_multiaddr = rhizo_tokio::socket_multiaddr(api_addr)
         .map_or_else(|| api_addr.to_string(), |a| a.to_string());
     let api_file = repo.dir.join(API_FILE);
-    std::fs::write(&api_file, &api_multiaddr)
+    // Written whole, then renamed: a CLI reading it meanwhile never sees half an address.
+    let partial = repo.dir.join(format!("{API_FILE}.partial"));
+    std::fs::write(&partial, &api_multiaddr)
+        .and_then(|()| std::fs::rename(&partial, &api_file))
         .with_context(|| format!("cannot write the API address to {}", api_file.display()))?;
     println!("API server listening on {api_multiaddr}");
     let (api_stop, api_stopped) = tokio::sync::oneshot::channel::<()>();

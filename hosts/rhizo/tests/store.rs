@@ -291,6 +291,25 @@ fn the_api_of_a_running_daemon() {
     );
     assert!(status(&foreign).contains("403"));
 
+    // A second daemon on the repo is refused, naming the first.
+    let second = Command::new(RHIZO)
+        .arg("--repo")
+        .arg(repo)
+        .args(["daemon", "--listen", "/ip4/127.0.0.1/tcp/0"])
+        .args(["--api", "/ip4/127.0.0.1/tcp/0"])
+        .env("RHIZO_LOG", "warn")
+        .output()
+        .unwrap();
+    let err = stderr(&second);
+    assert_eq!(second.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "in use by another rhizo process (pid {})",
+            daemon.child.id()
+        )),
+        "{err}"
+    );
+
     // Stopped cleanly, it removes its api file and the CLI opens the store itself.
     #[cfg(unix)]
     {

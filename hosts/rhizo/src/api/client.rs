@@ -49,8 +49,17 @@ impl ApiClient {
     /// The client of the daemon running on the repo at `dir`: `None` when there is no `api`
     /// file or nothing answers there (a daemon that was killed leaves its file behind).
     pub fn for_repo(dir: &Path) -> Option<ApiClient> {
-        let client = ApiClient::new(api_addr_of(dir)?);
-        client.version().ok().map(|_| client)
+        let addr = api_addr_of(dir)?;
+        let probe = ApiClient {
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(PROBE_TIMEOUT))
+                .build()
+                .into(),
+            base: format!("http://{addr}{PREFIX}"),
+        };
+        probe.version().ok()?;
+        Some(ApiClient::new(addr))
     }
 
     /// POSTs `verb` with query `args` and an optional (content type, body); the answer's bytes.

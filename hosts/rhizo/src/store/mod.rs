@@ -103,13 +103,14 @@ impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StoreError::InUse { path, pid } => {
-                write!(f, "the repo's block store {} is in use", path.display())?;
-                if let Some(pid) = pid {
-                    write!(f, " by another rhizo process (pid {pid})")?;
+                write!(f, "the repo's block store {} is in use by ", path.display())?;
+                match pid {
+                    Some(pid) => write!(f, "another rhizo process (pid {pid})")?,
+                    None => f.write_str("another rhizo process")?,
                 }
                 f.write_str(
-                    ": if a daemon runs, its API file may be missing (restart it); otherwise \
-                     wait for the other command to finish",
+                    ", a running daemon or a command still at work: stop that daemon (a daemon \
+                     whose API answers is used automatically), or wait for the command to end",
                 )
             }
             StoreError::NewerSchema(v) => write!(
