@@ -11,20 +11,27 @@ use serde::Serialize;
 use std::time::Duration;
 
 /// What `rhizo id` prints; the JSON names are those of `ipfs id`.
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct IdOutput {
+pub struct IdOutput {
+    /// The PeerId.
     #[serde(rename = "ID")]
-    id: String,
-    public_key: String,
-    addresses: Vec<String>,
-    agent_version: String,
-    protocol_version: String,
-    protocols: Vec<String>,
+    pub id: String,
+    /// The public key's protobuf in padded base64.
+    pub public_key: String,
+    /// Multiaddrs, with `/p2p/<id>`.
+    pub addresses: Vec<String>,
+    /// The agent version of identify.
+    pub agent_version: String,
+    /// The protocol version of identify.
+    pub protocol_version: String,
+    /// The protocols served.
+    pub protocols: Vec<String>,
 }
 
 impl IdOutput {
-    fn print(&self, json: bool) -> Result<()> {
+    /// Prints it as `rhizo id` does: lines, or JSON.
+    pub fn print(&self, json: bool) -> Result<()> {
         if json {
             println!("{}", serde_json::to_string_pretty(self)?);
             return Ok(());
@@ -58,14 +65,21 @@ fn public_key_text(key: &PublicKey) -> String {
 
 /// `rhizo id`: this node, from its repo (the addresses are the configured ones).
 pub fn show_local_id(repo: &Repo, json: bool) -> Result<()> {
+    local_id(repo, None).print(json)
+}
+
+/// This node's identity; `addresses` replaces the configured listen addresses (the daemon
+/// passes those it listens on, with `/p2p/<id>`).
+pub fn local_id(repo: &Repo, addresses: Option<Vec<String>>) -> IdOutput {
     let key = repo.keypair.public();
     let peer = PeerId::from_public_key(&key);
-    let addresses = repo
-        .config
-        .listen_addrs()
-        .iter()
-        .map(|a| format!("{}/p2p/{peer}", a.trim_end_matches('/')))
-        .collect();
+    let addresses = addresses.unwrap_or_else(|| {
+        repo.config
+            .listen_addrs()
+            .iter()
+            .map(|a| format!("{}/p2p/{peer}", a.trim_end_matches('/')))
+            .collect()
+    });
     let protocols = [
         rhizo_core::identify::PROTOCOL_ID,
         rhizo_core::identify::PUSH_PROTOCOL_ID,
@@ -88,7 +102,6 @@ pub fn show_local_id(repo: &Repo, json: bool) -> Result<()> {
             .unwrap_or_else(|| DEFAULT_PROTOCOL_VERSION.to_owned()),
         protocols: protocols.iter().map(|p| (*p).to_owned()).collect(),
     }
-    .print(json)
 }
 
 /// `rhizo id MULTIADDR`: what the peer says in identify, with the key it proved.

@@ -1,16 +1,22 @@
-//! `rhizo daemon`: listen, serve ping, identify and perf, stop on Ctrl-C or SIGTERM.
+//! `rhizo daemon`: listen, serve ping, identify and perf and the local HTTP API, stop on
+//! Ctrl-C or SIGTERM.
 
 use crate::addr::{full_multiaddr, parse_listen};
+use crate::api::{self, API_FILE, ApiState, ConnectedPeer, PeerTable};
 use crate::node;
 use crate::repo::Repo;
-use anyhow::Result;
+use crate::store::Store;
+use anyhow::{Context, Result, bail};
 use rhizo_tokio::{Error, Host, Listener};
 use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::task::JoinSet;
 
-/// Runs the node until a stop signal. `listen` replaces the config's addresses when not empty.
-pub async fn run(repo: &Repo, listen: &[String]) -> Result<()> {
+/// Runs the node until a stop signal. `listen` replaces the config's addresses when not empty,
+/// `api` the config's API address.
+pub async fn run(repo: &Repo, listen: &[String], api: Option<&str>) -> Result<()> {
     let from_flags = !listen.is_empty();
     let texts = if from_flags {
         listen.to_vec()
@@ -28,7 +34,13 @@ pub async fn run(repo: &Repo, listen: &[String]) -> Result<()> {
     // the `0.0.0.0` socket on that port then fails (see `bind_all`).
     sockets.sort_by_key(|s| !(s.is_ipv6() && s.ip().is_unspecified()));
 
+    let api_socket = api_socket(repo, api)?;
     let mut stop = StopSignals::install()?;
+    // The daemon holds the store while it runs; the CLI then goes through the API.
+    let dir = repo.dir.clone();
+    let store = tokio::task::spawn_blocking(move || Store::open(&dir))
+        .await
+        .context("opening the block store")??;
     let host = node::host(repo);
     let peer = host.peer_id();
     tracing::info!(repo = %repo.dir.display(), "starting");
@@ -38,22 +50,86 @@ pub async fn run(repo: &Repo, listen: &[String]) -> Result<()> {
     let mut reachable: Vec<SocketAddr> = bound.flat_map(reachable_addrs).collect();
     // IPv4 first: the address most users want to copy.
     reachable.sort_by_key(SocketAddr::is_ipv6);
-    for addr in reachable {
-        println!("Listening on {}", full_multiaddr(addr, &peer));
+    let addresses: Vec<String> = reachable
+        .iter()
+        .map(|a| full_multiaddr(*a, &peer))
+        .collect();
+    for addr in &addresses {
+        println!("Listening on {addr}");
     }
+
+    let peers = PeerTable::default();
+    let state = Arc::new(ApiState {
+        store: Arc::new(store),
+        id: crate::client::local_id(repo, Some(addresses)),
+        peers: Arc::clone(&peers),
+    });
+    let api_listener = tokio::net::TcpListener::bind(api_socket)
+        .await
+        .map_err(|e| api_bind_error(api_socket, e))?;
+    let api_addr = api_listener
+        .local_addr()
+        .context("reading the API's address")?;
+    let api_multiaddr = rhizo_tokio::socket_multiaddr(api_addr)
+        .map_or_else(|| api_addr.to_string(), |a| a.to_string());
+    let api_file = repo.dir.join(API_FILE);
+    // Written whole, then renamed: a CLI reading it meanwhile never sees half an address.
+    let partial = repo.dir.join(format!("{API_FILE}.partial"));
+    std::fs::write(&partial, &api_multiaddr)
+        .and_then(|()| std::fs::rename(&partial, &api_file))
+        .with_context(|| format!("cannot write the API address to {}", api_file.display()))?;
+    println!("API server listening on {api_multiaddr}");
+    let (api_stop, api_stopped) = tokio::sync::oneshot::channel::<()>();
+    let api_task = tokio::spawn(api::serve(api_listener, api::router(state), async move {
+        let _ = api_stopped.await;
+    }));
     println!("Daemon is ready");
 
     let mut tasks = JoinSet::new();
     for listener in listeners {
-        tasks.spawn(serve(listener));
+        tasks.spawn(serve(listener, Arc::clone(&peers)));
     }
     stop.wait().await?;
     tracing::info!("stopping");
     // Aborting the accept loops drops their listeners and connection handles, which closes
     // the connections.
     tasks.shutdown().await;
+    if let Err(e) = std::fs::remove_file(&api_file) {
+        tracing::warn!(error = %e, "cannot remove the api file");
+    }
+    let _ = api_stop.send(());
+    // Requests in flight finish (a gc may take a moment); the store closes with the state.
+    match api_task.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "the API server failed"),
+        Err(e) => tracing::warn!(error = %e, "the API task failed"),
+    }
     println!("Daemon stopped");
     Ok(())
+}
+
+/// The API's socket address: `--api`, or the config's; loopback only unless the config allows
+/// others.
+fn api_socket(repo: &Repo, flag: Option<&str>) -> Result<SocketAddr> {
+    let text = flag.unwrap_or(repo.config.api_addr());
+    let socket =
+        parse_listen(text).context("bad API address (from --api or `api` in config.toml)")?;
+    if !socket.ip().is_loopback() && repo.config.api_allow_remote != Some(true) {
+        bail!(
+            "the API address {text} is not a loopback address: the API has no authentication,              so anyone reaching it controls the node. Use /ip4/127.0.0.1/tcp/5001, or set              api_allow_remote = true in config.toml if that is really meant"
+        );
+    }
+    Ok(socket)
+}
+
+fn api_bind_error(socket: SocketAddr, e: std::io::Error) -> anyhow::Error {
+    let advice = match e.kind() {
+        ErrorKind::AddrInUse => {
+            "the port is in use (another rhizo daemon or an IPFS node?): stop it, or choose              another address with --api or `api` in config.toml (port 0 picks a free one)"
+        }
+        _ => "check the API address (--api or `api` in config.toml)",
+    };
+    anyhow::anyhow!("cannot serve the API on {socket}: {e}\n  hint: {advice}")
 }
 
 /// Binds every address, in order. Ignored failures: `0.0.0.0:P` when our own dual-stack
@@ -155,8 +231,11 @@ fn interface_ips() -> Vec<IpAddr> {
 /// "Address family not supported by protocol" (Linux), which `ErrorKind` has no name for.
 const EAFNOSUPPORT: i32 = 97;
 
-/// Accepts connections and keeps each open until it ends.
-async fn serve(mut listener: Listener) {
+/// Numbers the connections in the peer table.
+static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(0);
+
+/// Accepts connections and keeps each open until it ends, listed in `peers` meanwhile.
+async fn serve(mut listener: Listener, peers: PeerTable) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -165,10 +244,24 @@ async fn serve(mut listener: Listener) {
                     let peer = *conn.remote_peer();
                     let addr = conn.remote_addr();
                     tracing::info!(%peer, %addr, "connected");
+                    let number = NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed);
+                    let entry = ConnectedPeer {
+                        peer,
+                        addr: rhizo_tokio::socket_multiaddr(addr)
+                            .map_or_else(|| addr.to_string(), |a| a.to_string()),
+                        inbound: true,
+                    };
+                    if let Ok(mut table) = peers.lock() {
+                        table.insert(number, entry);
+                    }
+                    let peers = Arc::clone(&peers);
                     connections.spawn(async move {
                         match conn.closed().await {
                             None => tracing::info!(%peer, "disconnected"),
                             Some(e) => tracing::info!(%peer, error = %e, "connection failed"),
+                        }
+                        if let Ok(mut table) = peers.lock() {
+                            table.remove(&number);
                         }
                     });
                 }

@@ -6,10 +6,15 @@
 //! rhizo id /ip4/1.2.3.4/tcp/4001      # what a peer says about itself (identify)
 //! rhizo ping /ip4/127.0.0.1/tcp/4001/p2p/12D3... -n 3
 //! rhizo perf /ip4/127.0.0.1/tcp/4001 --upload 1048576 --download 1048576
+//! echo hello | rhizo block put        # stores a block, prints its CID
+//! rhizo block get bafkrei...          # and writes it back
+//! rhizo pin add bafkrei...; rhizo pin ls; rhizo repo gc; rhizo repo stat; rhizo repo verify
 //! ```
 //!
 //! Every command works in a repo directory (`--repo DIR`, `RHIZO_REPO`, default `~/.rhizo`)
-//! holding the node's key (`identity.key`) and settings (`config.toml`), made on first use.
+//! holding the node's key (`identity.key`), settings (`config.toml`) and block store
+//! (`blocks.redb`), made on first use. The store commands go through a running daemon's HTTP
+//! API (its address is in the repo's `api` file), or open the store when no daemon runs.
 //!
 //! # Q&A
 //! *Why does `ping` need a repo?* It dials as this node, with its PeerId, as `ipfs ping` does;
@@ -21,12 +26,8 @@
 
 #![warn(missing_docs)]
 
-mod addr;
-mod client;
-mod config;
-mod daemon;
-mod node;
-mod repo;
+use rhizo::commands::{self, BlockCommand, PinCommand, RepoCommand};
+use rhizo::{client, daemon, repo};
 
 use anyhow::{Result, anyhow};
 use clap::{Parser, Subcommand};
@@ -58,7 +59,20 @@ enum Command {
         /// config's list; port 0 picks a free port).
         #[arg(long, value_name = "MULTIADDR")]
         listen: Vec<String>,
+        /// The multiaddr of the HTTP API, e.g. /ip4/127.0.0.1/tcp/5001 (replaces the config's
+        /// `api`; port 0 picks a free port, written to the repo's `api` file).
+        #[arg(long, value_name = "MULTIADDR")]
+        api: Option<String>,
     },
+    /// Stores, reads and describes single blocks.
+    #[command(subcommand)]
+    Block(BlockCommand),
+    /// Pins blocks and DAGs so `rhizo repo gc` keeps them.
+    #[command(subcommand)]
+    Pin(PinCommand),
+    /// The repo's block store: statistics, garbage collection, verification.
+    #[command(subcommand)]
+    Repo(RepoCommand),
     /// Shows this node's identity, or with MULTIADDR what that peer says about itself.
     Id {
         /// A peer to ask (identify), e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3...
@@ -128,13 +142,20 @@ fn run(cli: Cli) -> Result<()> {
         None => repo::default_dir()?,
     };
     let repo = repo::Repo::open_or_init(&dir)?;
+    // The store commands block on the store or the API: no runtime.
+    let command = match cli.command {
+        Command::Block(command) => return commands::block(&repo.dir, command),
+        Command::Pin(command) => return commands::pin(&repo.dir, command),
+        Command::Repo(command) => return commands::repo(&repo.dir, command),
+        other => other,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| anyhow!("cannot start the async runtime: {e}"))?;
     let result = runtime.block_on(async {
-        match cli.command {
-            Command::Daemon { listen } => daemon::run(&repo, &listen).await,
+        match command {
+            Command::Daemon { listen, api } => daemon::run(&repo, &listen, api.as_deref()).await,
             Command::Id { peer: None, json } => client::show_local_id(&repo, json),
             Command::Id {
                 peer: Some(peer),
@@ -147,6 +168,9 @@ fn run(cli: Cli) -> Result<()> {
                 download,
                 json,
             } => client::perf(&repo, &peer, upload, download, json).await,
+            Command::Block(_) | Command::Pin(_) | Command::Repo(_) => {
+                unreachable!("the store commands returned above")
+            }
         }
     });
     // Connection tasks still running end here; none holds anything worth waiting for.

@@ -47,6 +47,8 @@ impl Daemon {
             .arg(repo)
             .arg("daemon")
             .args(args)
+            // Not 5001: daemons of tests running at once would compete for it.
+            .args(["--api", "/ip4/127.0.0.1/tcp/0"])
             .env("RHIZO_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

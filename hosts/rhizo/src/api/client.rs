@@ -1,0 +1,236 @@
+//! A blocking client of the daemon's API, for the CLI: found through the repo's `api` file.
+//!
+//! # Q&A
+//! *Why ureq, blocking?* The CLI sends one request and waits for it; ureq is small, pure Rust,
+//! needs no runtime, and without its default features brings no TLS (the API is on loopback).
+
+use super::ops::{
+    BlockStat, ErrorKind, GcKey, OpError, OpResult, PinList, Pins, RepoStat, VerifyResult,
+};
+use super::{API_FILE, ErrorBody, PREFIX, SwarmPeers, VersionInfo};
+use crate::client::IdOutput;
+use rhizo_core::block::MAX_BLOCK_LEN;
+use serde::de::DeserializeOwned;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+/// How long the CLI waits for a daemon that has its `api` file to answer.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// The longest answer read (a block, or a long pin list).
+const MAX_RESPONSE: u64 = 256 * 1024 * 1024;
+
+/// A client of one daemon's API.
+#[derive(Debug)]
+pub struct ApiClient {
+    agent: ureq::Agent,
+    base: String,
+}
+
+/// Reads the API address a running daemon wrote to `<repo>/api`, if any.
+pub fn api_addr_of(repo: &Path) -> Option<SocketAddr> {
+    let text = std::fs::read_to_string(repo.join(API_FILE)).ok()?;
+    crate::addr::parse_listen(text.trim()).ok()
+}
+
+impl ApiClient {
+    /// A client of the API at `addr`.
+    pub fn new(addr: SocketAddr) -> ApiClient {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(PROBE_TIMEOUT))
+            .build();
+        ApiClient {
+            agent: config.into(),
+            base: format!("http://{addr}{PREFIX}"),
+        }
+    }
+
+    /// The client of the daemon running on the repo at `dir`: `None` when there is no `api`
+    /// file or nothing answers there (a daemon that was killed leaves its file behind).
+    pub fn for_repo(dir: &Path) -> Option<ApiClient> {
+        let addr = api_addr_of(dir)?;
+        let probe = ApiClient {
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(PROBE_TIMEOUT))
+                .build()
+                .into(),
+            base: format!("http://{addr}{PREFIX}"),
+        };
+        probe.version().ok()?;
+        Some(ApiClient::new(addr))
+    }
+
+    /// POSTs `verb` with query `args` and an optional (content type, body); the answer's bytes.
+    fn call(
+        &self,
+        verb: &str,
+        args: &[(&str, &str)],
+        body: Option<(&str, Vec<u8>)>,
+    ) -> OpResult<Vec<u8>> {
+        let url = format!("{}/{verb}", self.base);
+        let mut request = self.agent.post(&url);
+        for (name, value) in args {
+            request = request.query(*name, *value);
+        }
+        let sent = match body {
+            Some((content_type, bytes)) => request.header("Content-Type", content_type).send(bytes),
+            None => request.send_empty(),
+        };
+        let mut response = sent.map_err(|e| {
+            OpError::server(format!(
+                "the daemon's API at {} did not answer ({e}): is `rhizo daemon` still running?",
+                self.base
+            ))
+        })?;
+        let status = response.status();
+        let bytes = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_RESPONSE)
+            .read_to_vec()
+            .map_err(|e| OpError::server(format!("reading the daemon's answer: {e}")))?;
+        if status.is_success() {
+            return Ok(bytes);
+        }
+        match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(error) => Err(OpError {
+                kind: if error.code == 1 {
+                    ErrorKind::Client
+                } else {
+                    ErrorKind::Server
+                },
+                message: error.message,
+            }),
+            Err(_) => Err(OpError::server(format!(
+                "the daemon answered {status}: {}",
+                String::from_utf8_lossy(&bytes)
+            ))),
+        }
+    }
+
+    /// `verb` answering one JSON object.
+    fn json<T: DeserializeOwned>(&self, verb: &str, args: &[(&str, &str)]) -> OpResult<T> {
+        decode(&self.call(verb, args, None)?)
+    }
+
+    /// `version`.
+    pub fn version(&self) -> OpResult<VersionInfo> {
+        self.json("version", &[])
+    }
+
+    /// `id`.
+    pub fn id(&self) -> OpResult<IdOutput> {
+        self.json("id", &[])
+    }
+
+    /// `block/put` of one block.
+    pub fn block_put(
+        &self,
+        data: Vec<u8>,
+        codec: &str,
+        version: u64,
+        pin: bool,
+    ) -> OpResult<BlockStat> {
+        if data.len() > MAX_BLOCK_LEN {
+            return Err(OpError::client(format!(
+                "the block is {} bytes, more than the {MAX_BLOCK_LEN} bytes peers accept",
+                data.len()
+            )));
+        }
+        let (content_type, body) = multipart(&data)?;
+        let version = version.to_string();
+        let args = [
+            ("cid-codec", codec),
+            ("cid-version", version.as_str()),
+            ("pin", if pin { "true" } else { "false" }),
+        ];
+        let answer = self.call("block/put", &args, Some((&content_type, body)))?;
+        decode_lines::<BlockStat>(&answer)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| OpError::server("the daemon answered no CID"))
+    }
+
+    /// `block/get`.
+    pub fn block_get(&self, cid: &str) -> OpResult<Vec<u8>> {
+        self.call("block/get", &[("arg", cid)], None)
+    }
+
+    /// `block/stat`.
+    pub fn block_stat(&self, cid: &str) -> OpResult<BlockStat> {
+        self.json("block/stat", &[("arg", cid)])
+    }
+
+    /// `pin/add`.
+    pub fn pin_add(&self, cid: &str, recursive: bool) -> OpResult<Pins> {
+        let recursive = if recursive { "true" } else { "false" };
+        self.json("pin/add", &[("arg", cid), ("recursive", recursive)])
+    }
+
+    /// `pin/rm`.
+    pub fn pin_rm(&self, cid: &str) -> OpResult<Pins> {
+        self.json("pin/rm", &[("arg", cid)])
+    }
+
+    /// `pin/ls` of pins of `kind`.
+    pub fn pin_ls(&self, kind: &str) -> OpResult<PinList> {
+        self.json("pin/ls", &[("type", kind)])
+    }
+
+    /// `repo/stat`.
+    pub fn repo_stat(&self) -> OpResult<RepoStat> {
+        self.json("repo/stat", &[])
+    }
+
+    /// `repo/gc`.
+    pub fn repo_gc(&self) -> OpResult<Vec<GcKey>> {
+        decode_lines(&self.call("repo/gc", &[], None)?)
+    }
+
+    /// `repo/verify`.
+    pub fn repo_verify(&self) -> OpResult<VerifyResult> {
+        self.json("repo/verify", &[])
+    }
+
+    /// `swarm/peers`.
+    pub fn swarm_peers(&self) -> OpResult<SwarmPeers> {
+        self.json("swarm/peers", &[])
+    }
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> OpResult<T> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| OpError::server(format!("the daemon's answer is not what was expected: {e}")))
+}
+
+/// A stream of JSON objects, one a line.
+fn decode_lines<T: DeserializeOwned>(bytes: &[u8]) -> OpResult<Vec<T>> {
+    bytes
+        .split(|b| *b == b'\n')
+        .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
+        .map(decode)
+        .collect()
+}
+
+/// A `multipart/form-data` body holding `data` as one file, as kubo's clients send it: the
+/// content type (with the boundary) and the body.
+fn multipart(data: &[u8]) -> OpResult<(String, Vec<u8>)> {
+    let mut random = [0u8; 16];
+    getrandom::fill(&mut random)
+        .map_err(|e| OpError::server(format!("the OS random source failed: {e}")))?;
+    // 128 random bits: the chance that the data holds the boundary is nil.
+    let boundary: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    let mut body = Vec::with_capacity(data.len() + 256);
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"file\"\r\n\
+             Content-Type: application/octet-stream\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(data);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    Ok((format!("multipart/form-data; boundary={boundary}"), body))
+}
