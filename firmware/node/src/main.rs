@@ -60,9 +60,9 @@ const PROTOCOLS: &[&str] = &[
     rhizo_core::perf::PROTOCOL_ID,
 ];
 
-/// A connection's memory: 4 yamux streams with 1 KiB rings each way, and the 64 KiB frame
+/// A connection's memory: 3 yamux streams with 1 KiB rings each way, and the 64 KiB frame
 /// buffer every Noise connection needs.
-type Storage = FixedConnection<4, 1024, 1024>;
+type Storage = FixedConnection<3, 1024, 1024>;
 type NodeConnection = Connection<Portable, Storage, &'static NoiseIdentity>;
 /// TCP socket buffers per connection.
 const SOCKET_RX: usize = 2048;
@@ -133,6 +133,7 @@ fn main() -> ! {
     let identity: &'static NoiseIdentity =
         IDENTITY.init(NoiseIdentity::ed25519::<Portable>(&keypair, static_secret));
     log!("identity ready in {} ms", started.elapsed().as_millis());
+    log!("connection state: {} bytes", core::mem::size_of::<NodeConnection>());
 
     let config = embassy_net::Config::ipv4_static(StaticConfigV4 {
         address: Ipv4Cidr::new(Ipv4Address::new(ADDRESS[0], ADDRESS[1], ADDRESS[2], ADDRESS[3]), 24),
@@ -238,8 +239,8 @@ impl EventHandler<Portable, Storage, &'static NoiseIdentity> for Handler {
         match event {
             ConnectionEvent::Established { .. } => {
                 self.established_at = Some(now);
-                let ms = now.saturating_duration_since(self.started).as_micros() as f32 / 1000.0;
-                log!("connection established (handshake {ms:.1} ms)");
+                let us = now.saturating_duration_since(self.started).as_micros();
+                log!("connection established (handshake {}.{:03} ms)", us / 1000, us % 1000);
             }
             ConnectionEvent::IdentifyRequested { stream } => {
                 let listen = ip4_tcp_multiaddr(ADDRESS, PORT);
