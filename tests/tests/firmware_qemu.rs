@@ -76,7 +76,15 @@ impl Qemu {
         }
         let nic = format!("user,restrict=on,hostfwd=tcp:127.0.0.1:{host_port}-10.0.2.15:4001");
         let mut child = Command::new("qemu-system-arm")
-            .args(["-M", "mps2-an386", "-nographic", "-monitor", "none", "-serial", "stdio"])
+            .args([
+                "-M",
+                "mps2-an386",
+                "-nographic",
+                "-monitor",
+                "none",
+                "-serial",
+                "stdio",
+            ])
             .args(["-semihosting-config", "enable=on,target=native"])
             .args(["-nic", &nic])
             .arg("-kernel")
@@ -135,7 +143,11 @@ fn free_port() -> u16 {
 fn firmware_in_qemu_answers_identify_ping_and_perf() {
     let started = Instant::now();
     let image = firmware_image();
-    eprintln!("image ready in {:?}: {}", started.elapsed(), image.display());
+    eprintln!(
+        "image ready in {:?}: {}",
+        started.elapsed(),
+        image.display()
+    );
     let port = free_port();
     let mut qemu = Qemu::boot(&image, port);
     let line = qemu.wait_for("listening on /ip4/10.0.2.15/tcp/4001/p2p/", LIMIT);
@@ -160,7 +172,11 @@ fn firmware_in_qemu_answers_identify_ping_and_perf() {
 }
 
 /// Dials with retries: QEMU accepts on the host side even before the guest's socket listens.
-async fn dial(host: &rhizo_tokio::Host, addr: SocketAddr, peer: PeerId) -> rhizo_tokio::ConnectionHandle {
+async fn dial(
+    host: &rhizo_tokio::Host,
+    addr: SocketAddr,
+    peer: PeerId,
+) -> rhizo_tokio::ConnectionHandle {
     let mut last = None;
     for _ in 0..20 {
         match host.dial(addr, Some(peer)).await {
@@ -173,7 +189,10 @@ async fn dial(host: &rhizo_tokio::Host, addr: SocketAddr, peer: PeerId) -> rhizo
 }
 
 async fn scenario(addr: SocketAddr, peer: PeerId) {
-    let (first, second) = (rhizo_tokio::Host::builder().build(), rhizo_tokio::Host::builder().build());
+    let (first, second) = (
+        rhizo_tokio::Host::builder().build(),
+        rhizo_tokio::Host::builder().build(),
+    );
     let a = dial(&first, addr, peer).await;
     let b = dial(&second, addr, peer).await;
     assert_eq!(*a.remote_peer(), peer);
@@ -191,7 +210,10 @@ async fn scenario(addr: SocketAddr, peer: PeerId) {
 
     // Both connections are served at once.
     let (ra, rb) = tokio::join!(a.ping(), b.ping());
-    let (ra, rb) = (ra.expect("ping on the first connection"), rb.expect("ping on the second"));
+    let (ra, rb) = (
+        ra.expect("ping on the first connection"),
+        rb.expect("ping on the second"),
+    );
     eprintln!("ping round trips: {ra:?}, {rb:?}");
     assert!(ra < Duration::from_secs(2) && rb < Duration::from_secs(2));
 

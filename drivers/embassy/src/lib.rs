@@ -150,15 +150,16 @@ where
                 continue;
             }
         }
-        let deadline = conn
-            .poll_timeout()
-            .map_or(embassy_time::Instant::MAX, |t| {
-                embassy_time::Instant::from_micros(t.as_micros())
-            });
+        let deadline = conn.poll_timeout().map_or(embassy_time::Instant::MAX, |t| {
+            embassy_time::Instant::from_micros(t.as_micros())
+        });
         if filled == rx.len() {
             // No room to read: only time (or the handler, on the next event) can help.
-            Timer::at(deadline.min(embassy_time::Instant::now() + embassy_time::Duration::from_millis(10)))
-                .await;
+            Timer::at(
+                deadline
+                    .min(embassy_time::Instant::now() + embassy_time::Duration::from_millis(10)),
+            )
+            .await;
             conn.handle_timeout(now()).map_err(DriveError::Connection)?;
             continue;
         }

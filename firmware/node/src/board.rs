@@ -19,7 +19,7 @@ pub const LAN9118_IRQ: u16 = 13;
 
 /// Reads a 32-bit device register.
 pub fn read_reg(base: usize, offset: usize) -> u32 {
-    debug_assert!(offset < 0x100 && offset % 4 == 0);
+    debug_assert!(offset < 0x100 && offset.is_multiple_of(4));
     // SAFETY: callers pass one of the device bases above and an aligned offset inside its
     // 256-byte register block: mapped device memory on this board, valid for 32-bit volatile
     // reads at any time (reading a FIFO port pops it, which the caller intends).
@@ -28,7 +28,7 @@ pub fn read_reg(base: usize, offset: usize) -> u32 {
 
 /// Writes a 32-bit device register.
 pub fn write_reg(base: usize, offset: usize, value: u32) {
-    debug_assert!(offset < 0x100 && offset % 4 == 0);
+    debug_assert!(offset < 0x100 && offset.is_multiple_of(4));
     // SAFETY: as in `read_reg`: an aligned register of a mapped device block; device registers
     // alias no Rust memory.
     unsafe { ptr::write_volatile((base + offset) as *mut u32, value) }

@@ -164,7 +164,11 @@ fn mac_wait() {
 
 fn mac_read(index: u32) -> u32 {
     mac_wait();
-    write_reg(LAN9118_BASE, MAC_CSR_CMD, MAC_CSR_BUSY | MAC_CSR_READ | index);
+    write_reg(
+        LAN9118_BASE,
+        MAC_CSR_CMD,
+        MAC_CSR_BUSY | MAC_CSR_READ | index,
+    );
     mac_wait();
     read_reg(LAN9118_BASE, MAC_CSR_DATA)
 }

@@ -49,7 +49,11 @@ const ADDRESS: [u8; 4] = [10, 0, 2, 15];
 /// How many connections the node holds at once (one listener task each).
 const LISTENERS: usize = 2;
 /// The agent version sent in identify.
-const AGENT_VERSION: &str = concat!("rhizo-firmware/", env!("CARGO_PKG_VERSION"), " (mps2-an386)");
+const AGENT_VERSION: &str = concat!(
+    "rhizo-firmware/",
+    env!("CARGO_PKG_VERSION"),
+    " (mps2-an386)"
+);
 /// The protocol version sent in identify.
 const PROTOCOL_VERSION: &str = "ipfs/0.1.0";
 /// The protocols identify lists: the core's built-in handlers.
@@ -133,16 +137,23 @@ fn main() -> ! {
     let identity: &'static NoiseIdentity =
         IDENTITY.init(NoiseIdentity::ed25519::<Portable>(&keypair, static_secret));
     log!("identity ready in {} ms", started.elapsed().as_millis());
-    log!("connection state: {} bytes", core::mem::size_of::<NodeConnection>());
+    log!(
+        "connection state: {} bytes",
+        core::mem::size_of::<NodeConnection>()
+    );
 
     let config = embassy_net::Config::ipv4_static(StaticConfigV4 {
-        address: Ipv4Cidr::new(Ipv4Address::new(ADDRESS[0], ADDRESS[1], ADDRESS[2], ADDRESS[3]), 24),
+        address: Ipv4Cidr::new(
+            Ipv4Address::new(ADDRESS[0], ADDRESS[1], ADDRESS[2], ADDRESS[3]),
+            24,
+        ),
         gateway: Some(Ipv4Address::new(10, 0, 2, 2)),
         dns_servers: heapless::Vec::new(),
     });
     let r = random32();
     let net_seed = u64::from_le_bytes([r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]]);
-    let (stack, runner) = embassy_net::new(eth, config, RESOURCES.init(StackResources::new()), net_seed);
+    let (stack, runner) =
+        embassy_net::new(eth, config, RESOURCES.init(StackResources::new()), net_seed);
 
     let executor = EXECUTOR.init(embassy_executor::raw::Executor::new(core::ptr::null_mut()));
     let spawner = executor.spawner();
@@ -193,15 +204,20 @@ async fn listener(stack: Stack<'static>, index: usize, identity: &'static NoiseI
         let remote = socket.remote_endpoint();
         let mut config = ConnectionConfig::new(Role::Listener);
         config.ping.interval = None;
-        let mut conn: NodeConnection =
-            match Connection::new(rhizo_embassy::now(), config, identity, random32(), random32()) {
-                Ok(conn) => conn,
-                Err(e) => {
-                    log!("[{index}] cannot start a connection: {e}");
-                    socket.abort();
-                    continue;
-                }
-            };
+        let mut conn: NodeConnection = match Connection::new(
+            rhizo_embassy::now(),
+            config,
+            identity,
+            random32(),
+            random32(),
+        ) {
+            Ok(conn) => conn,
+            Err(e) => {
+                log!("[{index}] cannot start a connection: {e}");
+                socket.abort();
+                continue;
+            }
+        };
         if let Some(ep) = remote {
             log!("[{index}] accepted {ep}");
         }
@@ -240,7 +256,11 @@ impl EventHandler<Portable, Storage, &'static NoiseIdentity> for Handler {
             ConnectionEvent::Established { .. } => {
                 self.established_at = Some(now);
                 let us = now.saturating_duration_since(self.started).as_micros();
-                log!("connection established (handshake {}.{:03} ms)", us / 1000, us % 1000);
+                log!(
+                    "connection established (handshake {}.{:03} ms)",
+                    us / 1000,
+                    us % 1000
+                );
             }
             ConnectionEvent::IdentifyRequested { stream } => {
                 let listen = ip4_tcp_multiaddr(ADDRESS, PORT);
