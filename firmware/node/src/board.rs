@@ -129,3 +129,46 @@ unsafe fn HardFault(_frame: &cortex_m_rt::ExceptionFrame) -> ! {
         cortex_m::asm::wfi();
     }
 }
+
+/// The pattern [`paint_stack`] fills the free stack with.
+const STACK_PAINT: u32 = 0xc0de_5a5a;
+/// How far below the boot-time stack pointer the stack is painted (and measured).
+const STACK_PAINT_LEN: usize = 256 * 1024;
+
+unsafe extern "C" {
+    /// The stack's top (cortex-m-rt: the end of RAM).
+    static _stack_start: u32;
+}
+
+fn stack_top() -> usize {
+    // Only the address of the linker symbol is taken, never its value.
+    ptr::addr_of!(_stack_start) as usize
+}
+
+/// Paints [`STACK_PAINT_LEN`] bytes of the free stack below the current stack pointer, so that
+/// [`stack_used`] can tell how deep the stack has been. Call once, early in `main`.
+pub fn paint_stack() {
+    let sp = cortex_m::register::msp::read() as usize;
+    let bottom = stack_top() - STACK_PAINT_LEN;
+    // Leave the current frame (and a margin for this function's own) alone.
+    let mut addr = bottom;
+    while addr < sp - 256 {
+        // SAFETY: [bottom, sp - 256) is RAM below the live stack (memory.x gives 4 MiB of RAM
+        // and static data ends far below `bottom`, which `stack_used` relies on too); nothing
+        // lives there yet, so overwriting it is unobservable.
+        unsafe { ptr::write_volatile(addr as *mut u32, STACK_PAINT) };
+        addr += 4;
+    }
+}
+
+/// The deepest the stack has been since [`paint_stack`], in bytes (a lower bound: a frame may
+/// have skipped words without writing them).
+pub fn stack_used() -> usize {
+    let bottom = stack_top() - STACK_PAINT_LEN;
+    let mut addr = bottom;
+    // SAFETY: reads of the painted region, aligned words of RAM (see `paint_stack`).
+    while addr < stack_top() && unsafe { ptr::read_volatile(addr as *const u32) } == STACK_PAINT {
+        addr += 4;
+    }
+    stack_top() - addr
+}

@@ -106,6 +106,7 @@ fn ip4_tcp_multiaddr(ip: [u8; 4], port: u16) -> [u8; 8] {
 
 #[cortex_m_rt::entry]
 fn main() -> ! {
+    board::paint_stack();
     log::init();
     log!("rhizo firmware {} booting", env!("CARGO_PKG_VERSION"));
     let peripherals = cortex_m::Peripherals::take().expect("taken once, here, at boot");
@@ -185,6 +186,10 @@ async fn announce(stack: Stack<'static>, identity: &'static NoiseIdentity) {
     let mut buf = [0u8; 64];
     let peer = identity.peer_id().to_base58(&mut buf).unwrap_or("?");
     let [a, b, c, d] = ADDRESS;
+    log!(
+        "stack high-water mark at boot: {} bytes",
+        board::stack_used()
+    );
     log!("listening on /ip4/{a}.{b}.{c}.{d}/tcp/{PORT}/p2p/{peer}");
 }
 
@@ -239,6 +244,7 @@ async fn listener(stack: Stack<'static>, index: usize, identity: &'static NoiseI
             Ok(()) => log!("[{index}] connection closed"),
             Err(e) => log!("[{index}] connection ended: {e}"),
         }
+        log!("stack high-water mark: {} bytes", board::stack_used());
     }
 }
 
