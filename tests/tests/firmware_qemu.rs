@@ -220,7 +220,7 @@ async fn scenario(addr: SocketAddr, peer: PeerId) {
     }
     let listen: Multiaddr = "/ip4/10.0.2.15/tcp/4001".parse().unwrap();
     assert!(info.listen_addrs.contains(&listen), "{info:?}");
-    assert_eq!(info.public_key.as_ref(), Some(a.remote_public_key()));
+    assert_eq!(info.public_key.as_ref(), Some(&a.remote_public_key()));
 
     // Both connections are served at once.
     let (ra, rb) = tokio::join!(a.ping(), b.ping());
