@@ -14,6 +14,13 @@ const CAPACITY: usize = super::FRAME_BUFFER_LEN;
 /// fifth of a bulk transfer's time in `benches/connection.rs`.
 pub(crate) const IDLE_RELEASE: Duration = Duration::from_secs(1);
 
+/// An empty heap buffer no larger than this is freed at once: small frames (the handshake,
+/// pings, identify) are cheap to reallocate, and an idle connection should hold nothing.
+const RELEASE_AT_ONCE: usize = 4096;
+
+/// The smallest allocation: most frames outside transfers are a few hundred bytes.
+const MIN_ALLOCATION: usize = 1024;
+
 /// Received bytes in `buf[..len]`. Once frames are opened, `buf[..frame_end]` is the opened
 /// frame, whose unconsumed plaintext is `buf[plain]`, and `buf[frame_end..len]` the ciphertext
 /// that follows it.
@@ -53,8 +60,11 @@ impl<B: ByteStorage> FrameBuffer<B> {
         }
         let need = self.len + n;
         if self.buf.bytes().len() < need {
-            // Grow by doubling (at least 4 KiB), never past one frame.
-            let cap = need.next_power_of_two().max(4096).min(Self::max_capacity());
+            // Grow by doubling (at least 1 KiB), never past one frame.
+            let cap = need
+                .next_power_of_two()
+                .max(MIN_ALLOCATION)
+                .min(Self::max_capacity());
             self.buf.set_capacity(cap);
         }
         self.buf.bytes_mut()[self.len..need].copy_from_slice(&input[..n]);
@@ -143,11 +153,13 @@ impl<B: ByteStorage> FrameBuffer<B> {
 
     /// Schedules the release of an empty heap buffer (see [`IDLE_RELEASE`]).
     fn release_later_if_empty(&mut self, now: Instant) {
-        if self.len == 0
-            && B::ALLOCATES
-            && !self.buf.bytes().is_empty()
-            && self.release_at.is_none()
-        {
+        if self.len != 0 || !B::ALLOCATES || self.buf.bytes().is_empty() {
+            return;
+        }
+        if self.buf.bytes().len() <= RELEASE_AT_ONCE {
+            self.buf.set_capacity(0);
+            self.release_at = None;
+        } else if self.release_at.is_none() {
             self.release_at = Some(now + IDLE_RELEASE);
         }
     }
@@ -179,24 +191,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn heap_buffer_is_kept_while_busy_and_released_when_idle() {
+    fn small_heap_buffers_are_freed_at_once() {
         let mut rx: FrameBuffer<std::vec::Vec<u8>> = FrameBuffer::new();
         assert_eq!(rx.capacity(), 0);
-        let t0 = Instant::from_millis(5);
         assert_eq!(rx.fill(&[1; 100]), 100);
-        rx.consume(t0, 100);
+        assert_eq!(rx.capacity(), MIN_ALLOCATION);
+        rx.consume(Instant::from_millis(5), 100);
+        assert_eq!(rx.capacity(), 0);
+        assert_eq!(rx.poll_timeout(), None);
+    }
+
+    #[test]
+    fn large_heap_buffer_is_kept_while_busy_and_released_when_idle() {
+        let big = RELEASE_AT_ONCE + 1;
+        let mut rx: FrameBuffer<std::vec::Vec<u8>> = FrameBuffer::new();
+        let t0 = Instant::from_millis(5);
+        assert_eq!(rx.fill(&vec![1; big]), big);
+        let cap = rx.capacity();
+        assert!(cap >= big);
+        rx.consume(t0, big);
         // Empty, but kept for the next bytes.
-        assert_eq!(rx.capacity(), 4096);
+        assert_eq!(rx.capacity(), cap);
         assert_eq!(rx.poll_timeout(), Some(t0 + IDLE_RELEASE));
         // New bytes before the release time cancel it.
         rx.fill(&[2; 10]);
         assert_eq!(rx.poll_timeout(), None);
         rx.handle_timeout(t0 + IDLE_RELEASE);
-        assert_eq!(rx.capacity(), 4096);
+        assert_eq!(rx.capacity(), cap);
         let t1 = t0 + Duration::from_millis(300);
         rx.consume(t1, 10);
         rx.handle_timeout(t1 + IDLE_RELEASE - Duration::from_millis(1));
-        assert_eq!(rx.capacity(), 4096);
+        assert_eq!(rx.capacity(), cap);
         rx.handle_timeout(t1 + IDLE_RELEASE);
         assert_eq!(rx.capacity(), 0);
         assert_eq!(rx.poll_timeout(), None);
