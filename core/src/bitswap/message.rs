@@ -99,7 +99,10 @@ impl core::fmt::Display for MessageError {
             MessageError::InvalidCid(e) => write!(f, "bitswap message: invalid CID: {e}"),
             MessageError::InvalidPrefix => f.write_str("bitswap message: invalid CID prefix"),
             MessageError::BlockTooLarge(len) => {
-                write!(f, "bitswap message: block of {len} bytes is over {MAX_BLOCK_LEN}")
+                write!(
+                    f,
+                    "bitswap message: block of {len} bytes is over {MAX_BLOCK_LEN}"
+                )
             }
         }
     }
@@ -407,7 +410,12 @@ impl BlockPresence {
                     presence = match field.varint()? {
                         0 => PresenceType::Have,
                         1 => PresenceType::DontHave,
-                        _ => return Err(ProtoError::InvalidValue { field: PRESENCE_TYPE }.into()),
+                        _ => {
+                            return Err(ProtoError::InvalidValue {
+                                field: PRESENCE_TYPE,
+                            }
+                            .into());
+                        }
                     }
                 }
                 _ => {}
@@ -512,7 +520,8 @@ impl<'a> Message<'a> {
 
     /// The 1.1.0 blocks, with their CID prefixes.
     pub fn payload(&self) -> impl Iterator<Item = PayloadBlock<'a>> + 'a {
-        Reader::fields(self.bytes, PAYLOAD).filter_map(|f| PayloadBlock::decode(f.bytes().ok()?).ok())
+        Reader::fields(self.bytes, PAYLOAD)
+            .filter_map(|f| PayloadBlock::decode(f.bytes().ok()?).ok())
     }
 
     /// The 1.2.0 block presences.

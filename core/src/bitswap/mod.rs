@@ -84,15 +84,15 @@ mod tests {
     fn protocol_ids_map_to_versions() {
         for id in PROTOCOL_IDS {
             let v = ProtocolVersion::from_protocol_id(id).unwrap();
-            assert_eq!(
-                ProtocolVersion::from_protocol_id(v.protocol_id()),
-                Some(v)
-            );
+            assert_eq!(ProtocolVersion::from_protocol_id(v.protocol_id()), Some(v));
         }
         assert_eq!(
             ProtocolVersion::from_protocol_id(PROTOCOL_LEGACY),
             Some(ProtocolVersion::V1_0_0)
         );
-        assert_eq!(ProtocolVersion::from_protocol_id("/ipfs/bitswap/1.3.0"), None);
+        assert_eq!(
+            ProtocolVersion::from_protocol_id("/ipfs/bitswap/1.3.0"),
+            None
+        );
     }
 }

@@ -99,12 +99,6 @@ impl<const N: usize> Ledger<N> {
         }
     }
 
-    /// Whether some entry waits for an answer.
-    #[cfg(test)]
-    pub(crate) fn has_unanswered(&self) -> bool {
-        self.entries.iter().any(|e| !e.waiting)
-    }
-
     /// Writes answers to the unanswered entries, as many as fit: blocks for want-blocks held,
     /// HAVE for want-haves held, DONT_HAVE for the rest when asked (1.2.0). Sent blocks and
     /// HAVEs leave the ledger; missing blocks wait.
@@ -133,7 +127,9 @@ impl<const N: usize> Ledger<N> {
                     };
                     match writer.block_in_place(prefix, len, fill) {
                         Ok(()) => Answer::Done,
-                        Err(InPlaceError::BufferTooSmall(e)) if e.required - writer.len() > capacity => {
+                        Err(InPlaceError::BufferTooSmall(e))
+                            if e.required - writer.len() > capacity =>
+                        {
                             // Can never fit a message: answer as if missing.
                             self.dont_have(version, &entry, writer)
                         }

@@ -450,7 +450,11 @@ impl<const PEERS: usize, const WANTS: usize, const ENTRIES: usize>
 
     /// Stops wanting `cid`; the peers asked are sent cancels. No event follows.
     pub fn cancel(&mut self, cid: &Cid) {
-        for want in self.wants.iter_mut().filter(|w| w.is_active() && w.cid() == cid) {
+        for want in self
+            .wants
+            .iter_mut()
+            .filter(|w| w.is_active() && w.cid() == cid)
+        {
             want.cancel();
         }
         self.dirty = true;

@@ -162,8 +162,16 @@ impl<const PEERS: usize> Want<PEERS> {
         }
         for a in self.asks.iter_mut() {
             let (late, next, waited) = match a.ask {
-                Ask::HaveAsked(t) => (now >= t + config.have_timeout, Ask::DontHave, config.have_timeout),
-                Ask::BlockAsked(t) => (now >= t + config.block_timeout, Ask::Failed, config.block_timeout),
+                Ask::HaveAsked(t) => (
+                    now >= t + config.have_timeout,
+                    Ask::DontHave,
+                    config.have_timeout,
+                ),
+                Ask::BlockAsked(t) => (
+                    now >= t + config.block_timeout,
+                    Ask::Failed,
+                    config.block_timeout,
+                ),
                 _ => continue,
             };
             if late {
@@ -219,7 +227,9 @@ impl<const PEERS: usize> Want<PEERS> {
             .map(|(i, _)| i);
         let mut pushed_block = false;
         for (i, p) in peers.iter_mut().enumerate() {
-            if !p.active() || !p.version.has_presences() || self.asks.iter().any(|a| a.peer == p.key)
+            if !p.active()
+                || !p.version.has_presences()
+                || self.asks.iter().any(|a| a.peer == p.key)
             {
                 continue;
             }
@@ -230,7 +240,9 @@ impl<const PEERS: usize> Want<PEERS> {
             } else {
                 Ask::HavePending
             };
-            let _ = self.asks.try_push(PeerAsk { peer: p.key, ask }, config.max_peers);
+            let _ = self
+                .asks
+                .try_push(PeerAsk { peer: p.key, ask }, config.max_peers);
         }
         let someone_may_have = pushed_block
             || self
@@ -265,7 +277,8 @@ pub(crate) fn write_wants<const P: usize, const W: usize, const E: usize>(
     writer: &mut MessageWriter<'_>,
 ) {
     let presences = peer.version.has_presences();
-    let mut chosen: heapless::Vec<(usize, WantlistEntry), ENTRIES_PER_MESSAGE> = heapless::Vec::new();
+    let mut chosen: heapless::Vec<(usize, WantlistEntry), ENTRIES_PER_MESSAGE> =
+        heapless::Vec::new();
     let mut entries_len = 0;
     for (i, want) in wants.iter().enumerate() {
         let Some(a) = want.asks.iter().find(|a| a.peer == peer.key) else {
@@ -286,7 +299,11 @@ pub(crate) fn write_wants<const P: usize, const W: usize, const E: usize>(
         }
         entries_len = len;
     }
-    if chosen.is_empty() || writer.wantlist(false, chosen.iter().map(|(_, e)| *e)).is_err() {
+    if chosen.is_empty()
+        || writer
+            .wantlist(false, chosen.iter().map(|(_, e)| *e))
+            .is_err()
+    {
         return;
     }
     for (i, _) in &chosen {
@@ -326,7 +343,10 @@ impl<const PEERS: usize, const WANTS: usize, const ENTRIES: usize>
             };
             let (next, asked_at) = match (presence.presence, want.ask_of(key).copied()) {
                 (PresenceType::Have, Some(Ask::HaveAsked(t))) => (Ask::Has, Some(t)),
-                (PresenceType::Have, Some(Ask::HavePending) | None) => (Ask::Has, None),
+                // A HAVE after a DONT_HAVE: the peer has received the block since.
+                (PresenceType::Have, Some(Ask::HavePending | Ask::DontHave) | None) => {
+                    (Ask::Has, None)
+                }
                 (PresenceType::DontHave, Some(Ask::HaveAsked(t))) => (Ask::DontHave, Some(t)),
                 (PresenceType::DontHave, Some(Ask::BlockAsked(t))) => (Ask::Failed, Some(t)),
                 (PresenceType::DontHave, Some(Ask::HavePending | Ask::Has) | None) => {
@@ -356,7 +376,8 @@ impl<const PEERS: usize, const WANTS: usize, const ENTRIES: usize>
             self.receive_block(now, index, &cid, payload.data, store)?;
         }
         for data in message.blocks() {
-            let cid = Cid::new_v0(Multihash::sha2_256(data)).expect("a sha2-256 digest makes a CIDv0");
+            let cid =
+                Cid::new_v0(Multihash::sha2_256(data)).expect("a sha2-256 digest makes a CIDv0");
             self.receive_block(now, index, &cid, data, store)?;
         }
         Ok(())

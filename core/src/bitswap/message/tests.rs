@@ -156,7 +156,10 @@ fn prost_reads_our_bytes_and_we_read_prost_bytes() {
     .encode_to_vec();
     let msg = Message::decode(&other).unwrap();
     let e = msg.wantlist().next().unwrap();
-    assert_eq!((e.priority, e.want_type, e.send_dont_have), (i32::MAX, WantType::Block, true));
+    assert_eq!(
+        (e.priority, e.want_type, e.send_dont_have),
+        (i32::MAX, WantType::Block, true)
+    );
     let p = msg.payload().next().unwrap();
     assert_eq!(p.prefix.version, Version::V0);
     assert_eq!(p.prefix.cid_of(p.data).unwrap(), v0_cid(b"v0 block"));
@@ -233,7 +236,10 @@ fn invalid_messages_are_refused() {
         Err(MessageError::Proto(ProtoError::MissingField { field: 1 }))
     );
     let bad_cid = [0x0a, 0x05, 0x0a, 0x03, 0x0a, 0x01, 0x07];
-    assert!(matches!(Message::decode(&bad_cid), Err(MessageError::InvalidCid(_))));
+    assert!(matches!(
+        Message::decode(&bad_cid),
+        Err(MessageError::InvalidCid(_))
+    ));
     let mut buf = [0u8; 128];
     let mut w = Writer::new(&mut buf);
     w.message(1, |w| {
@@ -251,8 +257,12 @@ fn invalid_messages_are_refused() {
     // A payload block with a version-0 prefix that is not dag-pb/sha2-256/32.
     let mut buf = [0u8; 128];
     let mut w = Writer::new(&mut buf);
-    w.message(3, |w| w.bytes(1, &[0, 0x55, 0x12, 0x20]).map(drop)).unwrap();
-    assert_eq!(Message::decode(w.finish()), Err(MessageError::InvalidPrefix));
+    w.message(3, |w| w.bytes(1, &[0, 0x55, 0x12, 0x20]).map(drop))
+        .unwrap();
+    assert_eq!(
+        Message::decode(w.finish()),
+        Err(MessageError::InvalidPrefix)
+    );
     // A raw block over 2 MiB.
     let big = vec![0u8; MAX_BLOCK_LEN + 1];
     let mut buf = vec![0u8; MAX_BLOCK_LEN + 16];
@@ -282,26 +292,42 @@ fn prefix_rebuilds_cids_and_refuses_truncation() {
         ..CidPrefix::of(&raw_cid(data))
     };
     assert!(unknown.cid_of(data).is_err());
-    assert_eq!(CidPrefix::decode(&[1, 0x55, 0x12]), Err(MessageError::InvalidPrefix));
-    assert_eq!(CidPrefix::decode(&[1, 0x55, 0x12, 0x20, 0]), Err(MessageError::InvalidPrefix));
+    assert_eq!(
+        CidPrefix::decode(&[1, 0x55, 0x12]),
+        Err(MessageError::InvalidPrefix)
+    );
+    assert_eq!(
+        CidPrefix::decode(&[1, 0x55, 0x12, 0x20, 0]),
+        Err(MessageError::InvalidPrefix)
+    );
 }
 
 fn arb_cid() -> impl Strategy<Value = Cid> {
-    (proptest::collection::vec(any::<u8>(), 0..16), any::<bool>()).prop_map(|(d, v0)| {
-        if v0 { v0_cid(&d) } else { raw_cid(&d) }
-    })
+    (proptest::collection::vec(any::<u8>(), 0..16), any::<bool>())
+        .prop_map(|(d, v0)| if v0 { v0_cid(&d) } else { raw_cid(&d) })
 }
 
 fn arb_entry() -> impl Strategy<Value = WantlistEntry> {
-    (arb_cid(), any::<i32>(), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(
-        |(cid, priority, cancel, have, send_dont_have)| WantlistEntry {
-            cid,
-            priority,
-            cancel,
-            want_type: if have { WantType::Have } else { WantType::Block },
-            send_dont_have,
-        },
+    (
+        arb_cid(),
+        any::<i32>(),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
     )
+        .prop_map(
+            |(cid, priority, cancel, have, send_dont_have)| WantlistEntry {
+                cid,
+                priority,
+                cancel,
+                want_type: if have {
+                    WantType::Have
+                } else {
+                    WantType::Block
+                },
+                send_dont_have,
+            },
+        )
 }
 
 proptest! {
@@ -330,7 +356,7 @@ proptest! {
         w.pending_bytes(pending).unwrap();
         let bytes = w.finish();
         let msg = Message::decode(bytes).unwrap();
-        prop_assert_eq!(msg.wantlist().collect::<Vec<_>>(), entries);
+        prop_assert_eq!(msg.wantlist().collect::<Vec<_>>(), entries.clone());
         prop_assert_eq!(msg.full(), full);
         prop_assert_eq!(msg.blocks().map(<[u8]>::to_vec).collect::<Vec<_>>(), blocks.clone());
         for (p, b) in msg.payload().zip(&blocks) {
