@@ -277,37 +277,37 @@ pub(crate) fn write_wants<const P: usize, const W: usize, const E: usize>(
     writer: &mut MessageWriter<'_>,
 ) {
     let presences = peer.version.has_presences();
-    let mut chosen: heapless::Vec<(usize, WantlistEntry), ENTRIES_PER_MESSAGE> =
-        heapless::Vec::new();
+    let entry_of = |want: &Want<P>| {
+        let a = want.asks.iter().find(|a| a.peer == peer.key)?;
+        match a.ask {
+            Ask::HavePending => Some(WantlistEntry::want(want.cid, WantType::Have, true)),
+            Ask::BlockPending => Some(WantlistEntry::want(want.cid, WantType::Block, presences)),
+            Ask::CancelPending => Some(WantlistEntry::cancel(want.cid)),
+            _ => None,
+        }
+    };
+    // Indices only: the entries are made again while writing, to keep the stack small.
+    let mut chosen: heapless::Vec<usize, ENTRIES_PER_MESSAGE> = heapless::Vec::new();
     let mut entries_len = 0;
     for (i, want) in wants.iter().enumerate() {
-        let Some(a) = want.asks.iter().find(|a| a.peer == peer.key) else {
+        let Some(entry) = entry_of(want) else {
             continue;
-        };
-        let entry = match a.ask {
-            Ask::HavePending => WantlistEntry::want(want.cid, WantType::Have, true),
-            Ask::BlockPending => WantlistEntry::want(want.cid, WantType::Block, presences),
-            Ask::CancelPending => WantlistEntry::cancel(want.cid),
-            _ => continue,
         };
         let len = entries_len + entry.encoded_len();
         if MessageWriter::wantlist_len(len, false) > writer.remaining() {
             break;
         }
-        if chosen.push((i, entry)).is_err() {
+        if chosen.push(i).is_err() {
             break;
         }
         entries_len = len;
     }
-    if chosen.is_empty()
-        || writer
-            .wantlist(false, chosen.iter().map(|(_, e)| *e))
-            .is_err()
-    {
+    let entries = chosen.iter().filter_map(|&i| entry_of(&wants[i]));
+    if chosen.is_empty() || writer.wantlist(false, entries).is_err() {
         return;
     }
-    for (i, _) in &chosen {
-        let want = &mut wants[*i];
+    for &i in &chosen {
+        let want = &mut wants[i];
         let Some(pos) = want.asks.iter().position(|a| a.peer == peer.key) else {
             continue;
         };
