@@ -199,11 +199,19 @@ impl core::error::Error for ConnectError {}
 pub enum FetchError {
     /// [`Config::max_wants`] reached.
     TooManyWants,
+    /// The CID's hash is one a received block could not be verified against (a function
+    /// rhizo cannot compute, or a truncated sha2-256 digest).
+    Unverifiable,
 }
 
 impl core::fmt::Display for FetchError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("bitswap: too many blocks wanted at once")
+        match self {
+            FetchError::TooManyWants => f.write_str("bitswap: too many blocks wanted at once"),
+            FetchError::Unverifiable => {
+                f.write_str("bitswap: a block with this CID's hash could not be verified")
+            }
+        }
     }
 }
 
@@ -306,6 +314,12 @@ impl<const PEERS: usize, const WANTS: usize, const ENTRIES: usize>
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The output buffer [`poll_transmit`](Self::poll_transmit) needs to send any message,
+    /// the largest block included: a frame of [`Config::max_message_len`].
+    pub fn transmit_buffer_len(&self) -> usize {
+        crate::wire::frame::encoded_len(self.config.max_message_len)
     }
 
     /// Peers known (connected, or cut off with the event not yet polled).
@@ -440,6 +454,15 @@ impl<const PEERS: usize, const WANTS: usize, const ENTRIES: usize>
     pub fn fetch(&mut self, now: Instant, cid: Cid) -> Result<(), FetchError> {
         if self.is_wanted(&cid) {
             return Ok(());
+        }
+        let hash = cid.hash();
+        let verifiable = match hash.code() {
+            crate::multihash::code::SHA2_256 => hash.digest().len() == 32,
+            crate::multihash::code::IDENTITY => true,
+            _ => false,
+        };
+        if !verifiable {
+            return Err(FetchError::Unverifiable);
         }
         self.wants
             .try_push(Want::new(cid, now), self.config.max_wants)

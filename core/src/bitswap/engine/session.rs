@@ -394,21 +394,23 @@ impl<const PEERS: usize, const WANTS: usize, const ENTRIES: usize>
     ) -> Result<(), Misbehaviour> {
         let key = self.peers[index].key;
         let hash = received.hash();
-        let Some(want) = self.wants.iter_mut().find(|w| w.cid.hash() == hash) else {
+        let matches = |w: &Want<PEERS>| w.cid.hash() == hash;
+        let active = self.wants.iter().position(|w| w.is_active() && matches(w));
+        let Some(want) = active.map(|i| &mut self.wants[i]) else {
+            // A late answer to a want that is over (still held, or remembered) is a block we
+            // asked for; anything else from a peer that owes us a block is a block we asked for
+            // with its bytes changed.
+            let known = self.wants.iter().any(matches)
+                || self.recent.contains(hash)
+                || store.has(received).unwrap_or(false);
             let owes = self.wants.iter().any(|w| {
                 w.is_active() && w.asks.iter().any(|a| a.peer == key && a.ask.owes_block())
             });
-            // A late answer to a want that is over is a block we asked for; anything else from
-            // a peer that owes us a block is a block we asked for with its bytes changed.
-            let known = self.recent.contains(hash) || store.has(received).unwrap_or(false);
             if owes && !known {
                 return Err(Misbehaviour::CorruptBlock);
             }
             return Ok(());
         };
-        if !want.is_active() {
-            return Ok(());
-        }
         let cid = want.cid;
         let Ok(block) = Block::verify(cid, data) else {
             return Err(Misbehaviour::CorruptBlock);

@@ -2,9 +2,9 @@
 
 use super::*;
 use crate::bitswap::message::{
-    BlockPresence, CidPrefix, Message, MessageWriter, PresenceType, WantType, WantlistEntry,
+    BlockPresence, Message, MessageWriter, PresenceType, WantType, WantlistEntry,
 };
-use crate::block::{Block, MemoryBlockStore};
+use crate::block::{Block, MAX_BLOCK_LEN, MemoryBlockStore};
 use crate::cid::codec;
 use crate::wire::frame;
 
@@ -444,10 +444,6 @@ fn a_block_that_arrives_later_is_served_to_waiting_peers() {
     assert_eq!(net.received(2), vec![(cid, PeerKey(1))]);
 }
 
-fn frame_of(body: &[u8]) -> Vec<u8> {
-    body.to_vec()
-}
-
 #[test]
 fn serving_answers_presences_and_respects_cancel() {
     let mut engine = Engine::new(config());
@@ -471,7 +467,7 @@ fn serving_answers_presences_and_respects_cancel() {
         ],
     )
     .unwrap();
-    let body = frame_of(w.finish());
+    let body = w.finish().to_vec();
     let now = Instant::from_secs(1);
     engine.handle_message(now, peer, &body, &mut store).unwrap();
     assert_eq!(engine.ledger_len(peer), Some(2));
@@ -619,6 +615,26 @@ fn tables_are_bounded() {
     );
     engine.cancel(&block(1).0);
     assert!(!engine.is_wanted(&block(1).0));
+    let blake = crate::multihash::Multihash::wrap(0xb220, &[0; 32]).unwrap();
+    let mut engine = Engine::new(config());
+    assert_eq!(
+        engine.fetch(Instant::ZERO, Cid::new_v1(codec::RAW, blake).unwrap()),
+        Err(FetchError::Unverifiable)
+    );
+}
+
+#[test]
+fn a_block_fetched_again_completes_again() {
+    let mut net = Net::new(2);
+    let cid = put(&mut net.nodes[0].store, 1);
+    net.connect(0, 1, ProtocolVersion::V1_2_0);
+    net.fetch(1, cid);
+    net.run();
+    // Take the block out of the store again and want it a second time.
+    net.nodes[1].store = MemoryBlockStore::new();
+    net.fetch(1, cid);
+    net.run();
+    assert_eq!(net.received(1).len(), 2);
 }
 
 #[test]
@@ -649,5 +665,4 @@ fn a_block_too_large_for_the_buffer_is_answered_as_missing() {
         msg.block_presences().next().map(|p| p.presence),
         Some(PresenceType::DontHave)
     );
-    let _ = CidPrefix::of(&cid);
 }
