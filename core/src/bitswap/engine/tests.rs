@@ -656,6 +656,7 @@ fn a_block_too_large_for_the_buffer_is_answered_as_missing() {
         .handle_message(Instant::ZERO, peer, w.finish(), &mut store)
         .unwrap();
     let mut out = vec![0u8; 512];
+    assert!(engine.transmit_buffer_len() > MAX_BLOCK_LEN);
     let t = engine
         .poll_transmit(Instant::ZERO, &store, &mut out)
         .unwrap();
