@@ -40,7 +40,8 @@ impl<const N: usize> Ledger<N> {
         self.entries.clear();
     }
 
-    /// Applies a received wantlist. More than `limit` entries is a flood.
+    /// Applies a received wantlist. More than `limit` entries held, or more than twice `limit`
+    /// entries in one message, is a flood.
     pub(crate) fn apply(
         &mut self,
         message: &Message<'_>,
@@ -50,7 +51,12 @@ impl<const N: usize> Ledger<N> {
         if message.full() {
             self.entries.clear();
         }
-        for entry in message.wantlist() {
+        for (n, entry) in message.wantlist().enumerate() {
+            // More entries in one message than two whole wantlists (cancels included) is a
+            // flood too, and bounds the work one message can cause.
+            if n >= limit.saturating_mul(2) {
+                return Err(Misbehaviour::WantlistOverflow);
+            }
             let found = self.entries.iter().position(|e| e.cid == entry.cid);
             if entry.cancel {
                 if let Some(i) = found {

@@ -537,6 +537,18 @@ fn wantlist_flood_cuts_the_peer_off() {
         engine.handle_message(now, peer, &[], &mut store),
         Err(HandleError::UnknownPeer)
     );
+    // Cancels do not fill the ledger, but a message of endless cancels is a flood as well.
+    engine
+        .peer_connected(peer, ProtocolVersion::V1_2_0)
+        .unwrap();
+    let mut body = vec![0u8; 8192];
+    let mut w = MessageWriter::new(&mut body);
+    w.wantlist(false, (0..17).map(|i| WantlistEntry::cancel(block(i).0)))
+        .unwrap();
+    assert_eq!(
+        engine.handle_message(now, peer, w.finish(), &mut store),
+        Err(HandleError::CutOff(Misbehaviour::WantlistOverflow))
+    );
 }
 
 #[test]
