@@ -38,6 +38,7 @@
 //! - [`identify`]: the identify message codec, its stream handlers and checks.
 //! - [`ping`], [`perf`]: the ping and perf stream handlers.
 //! - [`identity`]: keys, PeerIds, signed envelopes and peer records.
+//! - [`bitswap`]: the Bitswap message codec and the node-level [`bitswap::BitswapEngine`].
 //! - [`block`]: blocks verified against their CID, and the [`block::BlockStore`] seam.
 //! - [`cid`]: content identifiers (CIDv0 and CIDv1), binary and text.
 //! - [`yamux`]: the `/yamux/1.0.0` stream multiplexer session.
@@ -52,6 +53,7 @@ extern crate alloc;
 #[cfg(all(feature = "std", not(test)))]
 extern crate std;
 
+pub mod bitswap;
 pub mod block;
 pub mod cid;
 pub mod connection;
