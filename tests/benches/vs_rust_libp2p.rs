@@ -90,6 +90,23 @@ fn main() {
         "mem-libp2p" => runtime().block_on(memory_server(Side::Libp2p, idle)),
         "client-rhizo" => runtime().block_on(memory_client(Side::Rhizo, idle)),
         "client-libp2p" => runtime().block_on(memory_client(Side::Libp2p, idle)),
+        // One implementation's perf alone (for profiling): `RHIZO_BENCH_MODE=perf-rhizo`.
+        "perf-rhizo" | "perf-libp2p" => {
+            let bytes = env_u64("RHIZO_BENCH_BYTES", 256 << 20);
+            let runs = env_u64("RHIZO_BENCH_RUNS", 3) as usize;
+            let rt = runtime();
+            let runs = if mode == "perf-rhizo" {
+                rt.block_on(rhizo_perf(bytes, runs))
+            } else {
+                rt.block_on(libp2p_perf(bytes, runs))
+            };
+            for r in runs {
+                println!(
+                    "up {:.2} down {:.2} both {:.2} Gbit/s",
+                    r.up, r.down, r.both
+                );
+            }
+        }
         _ => compare(idle),
     }
 }
