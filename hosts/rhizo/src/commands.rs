@@ -17,6 +17,10 @@ pub enum BlockCommand {
     Get {
         /// The block's CID.
         cid: String,
+        /// How long a running daemon may spend fetching the block from its peers when the
+        /// repo lacks it (e.g. 30s, 2m; default 60s).
+        #[arg(long, value_name = "DURATION")]
+        timeout: Option<String>,
     },
     /// Stores a block read from FILE (or stdin: `-` or nothing); prints its CID.
     Put {
@@ -87,6 +91,89 @@ pub enum RepoCommand {
     Verify,
 }
 
+/// `rhizo swarm ...`: the running daemon's connections.
+#[derive(Debug, Subcommand)]
+pub enum SwarmCommand {
+    /// Connects the daemon to a peer, e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3...
+    Connect {
+        /// The peers' multiaddrs.
+        #[arg(required = true, value_name = "MULTIADDR")]
+        addrs: Vec<String>,
+    },
+    /// Lists the daemon's connected peers.
+    Peers,
+}
+
+/// `rhizo bitswap ...`: the running daemon's block exchange.
+#[derive(Debug, Subcommand)]
+pub enum BitswapCommand {
+    /// Shows Bitswap's counters, wantlist and peers.
+    Stat {
+        /// Prints JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The API of the daemon running on the repo at `dir`, or advice to start one.
+fn daemon_api(dir: &Path, what: &str) -> Result<ApiClient> {
+    ApiClient::for_repo(dir).with_context(|| {
+        format!(
+            "`rhizo {what}` needs a running daemon on the repo {}: start one with `rhizo daemon`",
+            dir.display()
+        )
+    })
+}
+
+/// Runs a `rhizo swarm` command.
+pub fn swarm(dir: &Path, command: SwarmCommand) -> Result<()> {
+    let api = daemon_api(dir, "swarm")?;
+    match command {
+        SwarmCommand::Connect { addrs } => {
+            for addr in addrs {
+                for line in op(api.swarm_connect(&addr))?.strings {
+                    println!("{line}");
+                }
+            }
+        }
+        SwarmCommand::Peers => {
+            for peer in op(api.swarm_peers())?.peers {
+                println!("{}/p2p/{}", peer.addr, peer.peer);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs a `rhizo bitswap` command.
+pub fn bitswap(dir: &Path, command: BitswapCommand) -> Result<()> {
+    let api = daemon_api(dir, "bitswap")?;
+    match command {
+        BitswapCommand::Stat { json } => {
+            let stat = op(api.bitswap_stat())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&stat)?);
+                return Ok(());
+            }
+            println!("bitswap status");
+            println!("\tblocks received: {}", stat.blocks_received);
+            println!("\tmessages sent: {}", stat.messages_sent);
+            println!("\tmessages received: {}", stat.messages_received);
+            println!("\tpeers cut off: {}", stat.peers_cut_off);
+            println!("\twantlist [{} keys]", stat.wantlist.len());
+            for cid in &stat.wantlist {
+                println!("\t\t{cid}");
+            }
+            println!("\tpartners [{}]", stat.peers.len());
+            for peer in &stat.peers {
+                let got = stat.received_from.get(peer).copied().unwrap_or(0);
+                println!("\t\t{peer} ({got} blocks received)");
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Where the commands go: the running daemon, or the store itself.
 #[derive(Debug)]
 pub enum Backend {
@@ -114,9 +201,9 @@ fn op<T>(result: Result<T, OpError>) -> Result<T> {
 pub fn block(dir: &Path, command: BlockCommand) -> Result<()> {
     let backend = Backend::open(dir)?;
     match command {
-        BlockCommand::Get { cid } => {
+        BlockCommand::Get { cid, timeout } => {
             let data = match &backend {
-                Backend::Remote(api) => op(api.block_get(&cid))?,
+                Backend::Remote(api) => op(api.block_get(&cid, timeout.as_deref()))?,
                 Backend::Local(store) => op(ops::block_get(store, &op(ops::parse_cid(&cid))?))?,
             };
             let mut out = std::io::stdout().lock();

@@ -1,17 +1,18 @@
-//! `rhizo daemon`: listen, serve ping, identify and perf and the local HTTP API, stop on
-//! Ctrl-C or SIGTERM.
+//! `rhizo daemon`: listen, serve ping, identify, perf and Bitswap and the local HTTP API,
+//! stop on Ctrl-C or SIGTERM.
 
 use crate::addr::{full_multiaddr, parse_listen};
-use crate::api::{self, API_FILE, ApiState, ConnectedPeer, PeerTable};
+use crate::api::{self, API_FILE, ApiState, PeerTable};
+use crate::exchange::Exchange;
 use crate::node;
 use crate::repo::Repo;
 use crate::store::Store;
+use crate::swarm::Swarm;
 use anyhow::{Context, Result, bail};
 use rhizo_tokio::{Error, Host, Listener};
 use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::task::JoinSet;
 
 /// Runs the node until a stop signal. `listen` replaces the config's addresses when not empty,
@@ -41,7 +42,10 @@ pub async fn run(repo: &Repo, listen: &[String], api: Option<&str>) -> Result<()
     let store = tokio::task::spawn_blocking(move || Store::open(&dir))
         .await
         .context("opening the block store")??;
-    let host = node::host(repo);
+    let store = Arc::new(store);
+    let exchange = Exchange::start(Arc::clone(&store), Exchange::daemon_config())
+        .context("starting Bitswap")?;
+    let host = node::daemon_host(repo);
     let peer = host.peer_id();
     tracing::info!(repo = %repo.dir.display(), "starting");
     println!("PeerId: {peer}");
@@ -59,10 +63,12 @@ pub async fn run(repo: &Repo, listen: &[String], api: Option<&str>) -> Result<()
     }
 
     let peers = PeerTable::default();
+    let swarm = Swarm::new(host.clone(), exchange, Arc::clone(&peers));
     let state = Arc::new(ApiState {
-        store: Arc::new(store),
+        store,
         id: crate::client::local_id(repo, Some(addresses)),
         peers: Arc::clone(&peers),
+        swarm: swarm.clone(),
     });
     let api_listener = tokio::net::TcpListener::bind(api_socket)
         .await
@@ -87,7 +93,7 @@ pub async fn run(repo: &Repo, listen: &[String], api: Option<&str>) -> Result<()
 
     let mut tasks = JoinSet::new();
     for listener in listeners {
-        tasks.spawn(serve(listener, Arc::clone(&peers)));
+        tasks.spawn(serve(listener, swarm.clone()));
     }
     stop.wait().await?;
     tracing::info!("stopping");
@@ -231,47 +237,15 @@ fn interface_ips() -> Vec<IpAddr> {
 /// "Address family not supported by protocol" (Linux), which `ErrorKind` has no name for.
 const EAFNOSUPPORT: i32 = 97;
 
-/// Numbers the connections in the peer table.
-static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(0);
-
-/// Accepts connections and keeps each open until it ends, listed in `peers` meanwhile.
-async fn serve(mut listener: Listener, peers: PeerTable) {
-    let mut connections = JoinSet::new();
+/// Accepts connections and attaches each to the swarm (listed, and serving Bitswap).
+async fn serve(mut listener: Listener, swarm: Swarm) {
     loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(conn) => {
-                    let peer = *conn.remote_peer();
-                    let addr = conn.remote_addr();
-                    tracing::info!(%peer, %addr, "connected");
-                    let number = NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed);
-                    let entry = ConnectedPeer {
-                        peer,
-                        addr: rhizo_tokio::socket_multiaddr(addr)
-                            .map_or_else(|| addr.to_string(), |a| a.to_string()),
-                        inbound: true,
-                    };
-                    if let Ok(mut table) = peers.lock() {
-                        table.insert(number, entry);
-                    }
-                    let peers = Arc::clone(&peers);
-                    connections.spawn(async move {
-                        match conn.closed().await {
-                            None => tracing::info!(%peer, "disconnected"),
-                            Some(e) => tracing::info!(%peer, error = %e, "connection failed"),
-                        }
-                        if let Ok(mut table) = peers.lock() {
-                            table.remove(&number);
-                        }
-                    });
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "the listener stopped");
-                    return;
-                }
-            },
-            // Reap the finished connection tasks so the set does not grow.
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        match listener.accept().await {
+            Ok(conn) => swarm.attach(conn, true),
+            Err(e) => {
+                tracing::error!(error = %e, "the listener stopped");
+                return;
+            }
         }
     }
 }

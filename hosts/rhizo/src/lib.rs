@@ -14,6 +14,8 @@ pub mod client;
 pub mod commands;
 pub mod config;
 pub mod daemon;
+pub mod exchange;
 pub mod node;
 pub mod repo;
 pub mod store;
+pub mod swarm;

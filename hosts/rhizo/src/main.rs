@@ -7,7 +7,9 @@
 //! rhizo ping /ip4/127.0.0.1/tcp/4001/p2p/12D3... -n 3
 //! rhizo perf /ip4/127.0.0.1/tcp/4001 --upload 1048576 --download 1048576
 //! echo hello | rhizo block put        # stores a block, prints its CID
-//! rhizo block get bafkrei...          # and writes it back
+//! rhizo block get bafkrei...          # and writes it back (a daemon fetches it from peers)
+//! rhizo swarm connect /ip4/127.0.0.1/tcp/4001/p2p/12D3...; rhizo swarm peers
+//! rhizo bitswap stat
 //! rhizo pin add bafkrei...; rhizo pin ls; rhizo repo gc; rhizo repo stat; rhizo repo verify
 //! ```
 //!
@@ -26,7 +28,7 @@
 
 #![warn(missing_docs)]
 
-use rhizo::commands::{self, BlockCommand, PinCommand, RepoCommand};
+use rhizo::commands::{self, BitswapCommand, BlockCommand, PinCommand, RepoCommand, SwarmCommand};
 use rhizo::{client, daemon, repo};
 
 use anyhow::{Result, anyhow};
@@ -73,6 +75,12 @@ enum Command {
     /// The repo's block store: statistics, garbage collection, verification.
     #[command(subcommand)]
     Repo(RepoCommand),
+    /// The running daemon's connections: connect to a peer, list them.
+    #[command(subcommand)]
+    Swarm(SwarmCommand),
+    /// The running daemon's block exchange.
+    #[command(subcommand)]
+    Bitswap(BitswapCommand),
     /// Shows this node's identity, or with MULTIADDR what that peer says about itself.
     Id {
         /// A peer to ask (identify), e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3...
@@ -147,6 +155,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Block(command) => return commands::block(&repo.dir, command),
         Command::Pin(command) => return commands::pin(&repo.dir, command),
         Command::Repo(command) => return commands::repo(&repo.dir, command),
+        Command::Swarm(command) => return commands::swarm(&repo.dir, command),
+        Command::Bitswap(command) => return commands::bitswap(&repo.dir, command),
         other => other,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -168,7 +178,11 @@ fn run(cli: Cli) -> Result<()> {
                 download,
                 json,
             } => client::perf(&repo, &peer, upload, download, json).await,
-            Command::Block(_) | Command::Pin(_) | Command::Repo(_) => {
+            Command::Block(_)
+            | Command::Pin(_)
+            | Command::Repo(_)
+            | Command::Swarm(_)
+            | Command::Bitswap(_) => {
                 unreachable!("the store commands returned above")
             }
         }

@@ -3,12 +3,23 @@
 use crate::addr::DialTarget;
 use crate::repo::Repo;
 use anyhow::anyhow;
-use rhizo_tokio::{ConnectionHandle, Error, Host};
+use rhizo_tokio::{ConnectionHandle, Error, Host, HostBuilder};
 use std::io::ErrorKind;
 use std::time::Duration;
 
 /// A host with the repo's identity and settings.
 pub fn host(repo: &Repo) -> Host {
+    builder(repo).build()
+}
+
+/// The daemon's host: the repo's, accepting Bitswap streams too.
+pub fn daemon_host(repo: &Repo) -> Host {
+    builder(repo)
+        .app_protocols(&rhizo_core::bitswap::PROTOCOL_IDS)
+        .build()
+}
+
+fn builder(repo: &Repo) -> HostBuilder {
     let mut builder = Host::builder().keypair(repo.keypair.clone());
     if let Some(agent) = &repo.config.agent_version {
         builder = builder.agent_version(agent.clone());
@@ -19,7 +30,7 @@ pub fn host(repo: &Repo) -> Host {
     if let Some(secs) = repo.config.request_timeout_secs {
         builder = builder.request_timeout(Duration::from_secs(secs));
     }
-    builder.build()
+    builder
 }
 
 /// Dials `target`, with advice in the error.

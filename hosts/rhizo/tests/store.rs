@@ -231,7 +231,7 @@ fn the_api_of_a_running_daemon() {
         .block_put(b"over http".to_vec(), "raw", 1, false)
         .unwrap();
     assert_eq!(stat.size, 9);
-    assert_eq!(api.block_get(&stat.key).unwrap(), b"over http");
+    assert_eq!(api.block_get(&stat.key, None).unwrap(), b"over http");
     assert_eq!(api.block_stat(&stat.key).unwrap(), stat);
     assert_eq!(
         api.pin_add(&stat.key, true).unwrap().pins,

@@ -7,7 +7,8 @@
 use super::ops::{
     BlockStat, ErrorKind, GcKey, OpError, OpResult, PinList, Pins, RepoStat, VerifyResult,
 };
-use super::{API_FILE, ErrorBody, PREFIX, SwarmPeers, VersionInfo};
+use super::{API_FILE, ErrorBody, PREFIX, Strings, SwarmPeers, VersionInfo};
+use crate::exchange::BitswapStat;
 use crate::client::IdOutput;
 use rhizo_core::block::MAX_BLOCK_LEN;
 use serde::de::DeserializeOwned;
@@ -153,9 +154,24 @@ impl ApiClient {
             .ok_or_else(|| OpError::server("the daemon answered no CID"))
     }
 
-    /// `block/get`.
-    pub fn block_get(&self, cid: &str) -> OpResult<Vec<u8>> {
-        self.call("block/get", &[("arg", cid)], None)
+    /// `block/get`: the daemon fetches a block it lacks from its peers, for at most
+    /// `timeout` (kubo's duration text, e.g. `30s`; `None`: the daemon's default).
+    pub fn block_get(&self, cid: &str, timeout: Option<&str>) -> OpResult<Vec<u8>> {
+        let mut args = vec![("arg", cid)];
+        if let Some(t) = timeout {
+            args.push(("timeout", t));
+        }
+        self.call("block/get", &args, None)
+    }
+
+    /// `swarm/connect`.
+    pub fn swarm_connect(&self, addr: &str) -> OpResult<Strings> {
+        self.json("swarm/connect", &[("arg", addr)])
+    }
+
+    /// `bitswap/stat`.
+    pub fn bitswap_stat(&self) -> OpResult<BitswapStat> {
+        self.json("bitswap/stat", &[])
     }
 
     /// `block/stat`.

@@ -4,7 +4,10 @@
 //! errors are `{"Message": ..., "Code": 0|1, "Type": "error"}` with HTTP 500 or 400.
 //!
 //! Served now: `id`, `version`, `block/get`, `block/put`, `block/stat`, `pin/add`, `pin/rm`,
-//! `pin/ls`, `repo/stat`, `repo/gc`, `repo/verify`, `swarm/peers`. A new verb is a handler
+//! `pin/ls`, `repo/stat`, `repo/gc`, `repo/verify`, `swarm/peers`, `swarm/connect`,
+//! `bitswap/stat`. `block/get` of a block the repo lacks fetches it over Bitswap from the
+//! connected peers (kubo's behaviour), for at most `timeout` (default [`DEFAULT_FETCH_TIMEOUT`];
+//! `offline=true` does not fetch). A new verb is a handler
 //! (`async fn(State<Arc<ApiState>>, Query<Args>, ...) -> ApiResult<Response>`) and one
 //! `.route` line in [`router`]; handlers that touch the store run it through
 //! [`with_store`] (a blocking thread), those that need the node get it from [`ApiState`].
@@ -40,6 +43,8 @@ use std::sync::{Arc, Mutex};
 pub const PREFIX: &str = "/api/v0";
 /// The file in the repo naming the running daemon's API multiaddr (as kubo's `api`).
 pub const API_FILE: &str = "api";
+/// How long `block/get` (and the verbs that fetch) wait for a missing block by default.
+pub const DEFAULT_FETCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 /// The largest request body: a `block/put` of several blocks.
 const MAX_BODY: usize = 8 * MAX_BLOCK_LEN;
 
@@ -66,6 +71,8 @@ pub struct ApiState {
     pub id: IdOutput,
     /// The connected peers.
     pub peers: PeerTable,
+    /// The node's connections and Bitswap.
+    pub swarm: crate::swarm::Swarm,
 }
 
 /// A failed request: its HTTP status and kubo's error JSON.
@@ -211,7 +218,9 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/repo/stat", post(repo_stat))
         .route("/repo/gc", post(repo_gc))
         .route("/repo/verify", post(repo_verify))
-        .route("/swarm/peers", post(swarm_peers));
+        .route("/swarm/peers", post(swarm_peers))
+        .route("/swarm/connect", post(swarm_connect))
+        .route("/bitswap/stat", post(bitswap_stat));
     Router::new()
         .nest(PREFIX, v0)
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -289,11 +298,34 @@ async fn version() -> Response {
     .into_response()
 }
 
+/// Fetches `cid` over Bitswap unless the repo holds it (or the request says `offline`),
+/// waiting at most the request's `timeout`.
+pub async fn ensure_block(
+    state: &Arc<ApiState>,
+    args: &Args,
+    cid: rhizo_core::cid::Cid,
+) -> ApiResult<()> {
+    if args.flag("offline", false)? {
+        return Ok(());
+    }
+    let timeout = match args.get("timeout") {
+        Some(text) => ops::parse_duration(text)?,
+        None => DEFAULT_FETCH_TIMEOUT,
+    };
+    state
+        .swarm
+        .exchange()
+        .fetch(cid, timeout)
+        .await
+        .map_err(|e| ApiError(OpError::server(format!("cannot fetch {cid}: {e}"))))
+}
+
 async fn block_get(
     State(state): State<Arc<ApiState>>,
     Query(args): Query<Args>,
 ) -> ApiResult<Response> {
     let cid = args.cid()?;
+    ensure_block(&state, &args, cid).await?;
     let data = with_store(&state, move |s| ops::block_get(s, &cid)).await?;
     Ok(([(header::CONTENT_TYPE, "text/plain")], Body::from(data)).into_response())
 }
@@ -434,6 +466,45 @@ async fn swarm_peers(State(state): State<Arc<ApiState>>) -> Response {
         })
         .unwrap_or_default();
     axum::Json(SwarmPeers { peers }).into_response()
+}
+
+/// `swarm/connect`: kubo's answer shape.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Strings {
+    /// One line per address.
+    pub strings: Vec<String>,
+}
+
+async fn swarm_connect(
+    State(state): State<Arc<ApiState>>,
+    Query(args): Query<Args>,
+) -> ApiResult<Response> {
+    let addrs = args.all("arg");
+    if addrs.is_empty() {
+        return Err(OpError::client("argument \"arg\" is required: pass ?arg=<multiaddr>").into());
+    }
+    let mut strings = Vec::new();
+    for text in addrs {
+        let target = crate::addr::parse_dial(text).map_err(|e| OpError::client(format!("{e:#}")))?;
+        let peer = state
+            .swarm
+            .connect(target)
+            .await
+            .map_err(|e| OpError::server(format!("connect to {text} failed: {e:#}")))?;
+        strings.push(format!("connect {} success", peer.to_base58_string()));
+    }
+    Ok(axum::Json(Strings { strings }).into_response())
+}
+
+async fn bitswap_stat(State(state): State<Arc<ApiState>>) -> ApiResult<Response> {
+    let stat = state
+        .swarm
+        .exchange()
+        .stat()
+        .await
+        .map_err(|e| OpError::server(e.to_string()))?;
+    Ok(axum::Json(stat).into_response())
 }
 
 #[cfg(test)]

@@ -169,6 +169,30 @@ pub fn parse_cid(text: &str) -> OpResult<Cid> {
     })
 }
 
+/// Parses a duration as kubo's `--timeout` takes it: `30s`, `500ms`, `2m`, `1h`, or a plain
+/// number of seconds.
+pub fn parse_duration(text: &str) -> OpResult<std::time::Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let bad = || {
+        OpError::client(format!(
+            "`{text}` is not a duration: use e.g. 30s, 500ms, 2m or 1h"
+        ))
+    };
+    let value: f64 = number.parse().map_err(|_| bad())?;
+    let seconds = match unit {
+        "" | "s" => value,
+        "ms" => value / 1000.0,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(bad()),
+    };
+    std::time::Duration::try_from_secs_f64(seconds).map_err(|_| bad())
+}
+
 /// Parses `--cid-codec` (kubo's names).
 pub fn parse_codec(name: &str) -> OpResult<u64> {
     match name {
