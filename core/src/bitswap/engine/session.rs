@@ -218,12 +218,15 @@ impl<const PEERS: usize> Want<PEERS> {
             return;
         }
         let fresh = self.asks.is_empty();
-        // A proven provider, asked for the block straight away on a fresh want.
+        // A proven provider, asked for the block straight away on a fresh want, when it is
+        // also the best-scoring peer: a busy provider leaves the want to the want-have round,
+        // so the others get their chance to prove themselves (and the load spreads).
         let proven = peers
             .iter()
             .enumerate()
-            .filter(|(_, p)| fresh && p.delivered > 0 && p.version.has_presences() && usable(p))
+            .filter(|(_, p)| fresh && p.version.has_presences() && usable(p))
             .min_by_key(|(_, p)| score(p))
+            .filter(|(_, p)| p.delivered > 0)
             .map(|(i, _)| i);
         let mut pushed_block = false;
         for (i, p) in peers.iter_mut().enumerate() {
