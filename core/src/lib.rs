@@ -40,6 +40,7 @@
 //! - [`identity`]: keys, PeerIds, signed envelopes and peer records.
 //! - [`block`]: blocks verified against their CID, and the [`block::BlockStore`] seam.
 //! - [`cid`]: content identifiers (CIDv0 and CIDv1), binary and text.
+//! - [`dagpb`], [`unixfs`]: the dag-pb codec, UnixFS data, the file importer and exporter.
 //! - [`yamux`]: the `/yamux/1.0.0` stream multiplexer session.
 //!
 //! The crate builds without `std` for `thumbv7em-none-eabihf`; its own unit tests link `std`.
@@ -56,6 +57,7 @@ pub mod block;
 pub mod cid;
 pub mod connection;
 pub mod crypto;
+pub mod dagpb;
 pub mod identify;
 pub mod identity;
 pub mod multiaddr;
@@ -71,5 +73,6 @@ mod stream_pair;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod time;
+pub mod unixfs;
 pub mod wire;
 pub mod yamux;
