@@ -33,22 +33,36 @@ fn positive_fixtures_round_trip() {
             if let Some(cid) = name.strip_suffix(".dag-pb") {
                 block = Some((Cid::parse(cid).unwrap(), std::fs::read(&path).unwrap()));
             } else if name.ends_with(".dag-json") {
-                json = Some(serde_json::from_slice::<Value>(&std::fs::read(&path).unwrap()).unwrap());
+                json =
+                    Some(serde_json::from_slice::<Value>(&std::fs::read(&path).unwrap()).unwrap());
             }
         }
         let (cid, bytes) = block.unwrap_or_else(|| panic!("{} has no .dag-pb", dir.display()));
         let json = json.unwrap_or_else(|| panic!("{} has no .dag-json", dir.display()));
         assert_eq!(cid.codec(), codec::DAG_PB);
-        assert_eq!(*cid.hash(), Multihash::sha2_256(&bytes), "{}", dir.display());
+        assert_eq!(
+            *cid.hash(),
+            Multihash::sha2_256(&bytes),
+            "{}",
+            dir.display()
+        );
 
         let node = PbNode::parse(&bytes).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-        let want_data = json.get("Data").map(|d| base64(d["/"]["bytes"].as_str().unwrap()));
+        let want_data = json
+            .get("Data")
+            .map(|d| base64(d["/"]["bytes"].as_str().unwrap()));
         assert_eq!(node.data(), want_data.as_deref(), "{}", dir.display());
         let want_links = json["Links"].as_array().unwrap();
         assert_eq!(node.link_count(), want_links.len());
         for (link, want) in node.links().zip(want_links) {
-            assert_eq!(link.hash, Cid::parse(want["Hash"]["/"].as_str().unwrap()).unwrap());
-            assert_eq!(link.name_str(), want.get("Name").map(|n| n.as_str().unwrap()));
+            assert_eq!(
+                link.hash,
+                Cid::parse(want["Hash"]["/"].as_str().unwrap()).unwrap()
+            );
+            assert_eq!(
+                link.name_str(),
+                want.get("Name").map(|n| n.as_str().unwrap())
+            );
             assert_eq!(link.tsize, want.get("Tsize").map(|t| t.as_u64().unwrap()));
         }
 

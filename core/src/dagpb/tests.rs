@@ -9,7 +9,9 @@ fn cid(seed: &[u8]) -> Cid {
 
 fn encode(links: &[PbLink<'_>], data: Option<&[u8]>) -> Vec<u8> {
     let mut out = vec![0u8; encoded_len(links.iter().copied(), data)];
-    let n = write_node(&mut out, links.iter().copied(), data).unwrap().len();
+    let n = write_node(&mut out, links.iter().copied(), data)
+        .unwrap()
+        .len();
     assert_eq!(n, out.len());
     out
 }

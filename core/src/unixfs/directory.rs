@@ -41,7 +41,10 @@ impl core::fmt::Display for DirectoryError {
             DirectoryError::InvalidPath(p) => write!(f, "invalid path {p:?}"),
             DirectoryError::Conflict(p) => write!(f, "path {p:?} is already taken"),
             DirectoryError::NeedsSharding(p) => {
-                write!(f, "directory {p:?} is too large for one node (HAMT sharding needed)")
+                write!(
+                    f,
+                    "directory {p:?} is too large for one node (HAMT sharding needed)"
+                )
             }
         }
     }
@@ -89,7 +92,10 @@ pub struct DirectoryBuilder {
 
 fn components(path: &str) -> Result<Vec<&str>, DirectoryError> {
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
-    if parts.iter().any(|p| p.is_empty() || *p == "." || *p == "..") {
+    if parts
+        .iter()
+        .any(|p| p.is_empty() || *p == "." || *p == "..")
+    {
         return Err(DirectoryError::InvalidPath(path.to_string()));
     }
     Ok(parts)
@@ -143,8 +149,18 @@ impl DirectoryBuilder {
         self,
         sink: &mut impl FnMut(ImportedBlock) -> Result<(), E>,
     ) -> Result<ImportedNode, FinishError<E>> {
+        self.finish_with(sink, &mut |_, _| {})
+    }
+
+    /// [`DirectoryBuilder::finish`], also telling `on_directory` each directory's path
+    /// (relative to the root, `""` for the root) and node as it is made, children first.
+    pub fn finish_with<E>(
+        self,
+        sink: &mut impl FnMut(ImportedBlock) -> Result<(), E>,
+        on_directory: &mut impl FnMut(&str, &ImportedNode),
+    ) -> Result<ImportedNode, FinishError<E>> {
         let mut path = String::new();
-        encode_dir(self.root, self.cid_version, &mut path, sink)
+        encode_dir(self.root, self.cid_version, &mut path, sink, on_directory)
     }
 }
 
@@ -154,6 +170,7 @@ fn encode_dir<E>(
     version: Version,
     path: &mut String,
     sink: &mut impl FnMut(ImportedBlock) -> Result<(), E>,
+    on_directory: &mut impl FnMut(&str, &ImportedNode),
 ) -> Result<ImportedNode, FinishError<E>> {
     let mut children: Vec<(String, ImportedNode)> = Vec::with_capacity(dir.entries.len());
     for (name, entry) in dir.entries {
@@ -165,7 +182,7 @@ fn encode_dir<E>(
                     path.push('/');
                 }
                 path.push_str(&name);
-                let node = encode_dir(*sub, version, path, sink)?;
+                let node = encode_dir(*sub, version, path, sink, on_directory)?;
                 path.truncate(len);
                 node
             }
@@ -185,9 +202,11 @@ fn encode_dir<E>(
     let cid = dag_pb_cid(version, &block);
     let tsize = block.len() as u64 + children.iter().map(|(_, n)| n.tsize).sum::<u64>();
     sink(ImportedBlock { cid, data: block }).map_err(FinishError::Sink)?;
-    Ok(ImportedNode {
+    let node = ImportedNode {
         cid,
         tsize,
         file_size: 0,
-    })
+    };
+    on_directory(path, &node);
+    Ok(node)
 }

@@ -106,7 +106,10 @@ impl core::fmt::Display for ImportConfigError {
                 MAX_BLOCK_LEN - LEAF_OVERHEAD
             ),
             ImportConfigError::MaxLinks(n) => {
-                write!(f, "links per node {n} is out of range (2 ..= {MAX_LINKS_LIMIT})")
+                write!(
+                    f,
+                    "links per node {n} is out of range (2 ..= {MAX_LINKS_LIMIT})"
+                )
             }
         }
     }
@@ -149,9 +152,7 @@ pub(crate) fn encode_node<'l>(
     fields: &DataFields<'_>,
 ) -> Vec<u8> {
     let mut data = vec![0u8; fields.encoded_len()];
-    fields
-        .write_to(&mut data)
-        .expect("sized by encoded_len");
+    fields.write_to(&mut data).expect("sized by encoded_len");
     let mut out = vec![0u8; dagpb::encoded_len(links.clone(), Some(&data))];
     dagpb::write_node(&mut out, links, Some(&data)).expect("sized by encoded_len");
     out

@@ -124,8 +124,8 @@ impl<const DEPTH: usize> DirectoryLister<DEPTH> {
         match (data.kind(), self.prefix_len) {
             (DataType::Directory, None) if is_root => {}
             (DataType::HamtShard, _) => {
-                let len = hamt_prefix_len(data.fanout())
-                    .ok_or(ExportError::InvalidShard(frame.cid))?;
+                let len =
+                    hamt_prefix_len(data.fanout()).ok_or(ExportError::InvalidShard(frame.cid))?;
                 if self.prefix_len.is_some_and(|p| p != len) {
                     return Err(ExportError::InvalidShard(frame.cid));
                 }

@@ -58,13 +58,15 @@ fn missing_and_corrupt_blocks_are_errors() {
         exporter.next_chunk(&empty, &mut buf),
         Err(ExportError::MissingBlock(root))
     );
-    let mut lying = FnSource(|cid: &Cid, out: &mut [u8]| -> Result<Option<usize>, core::convert::Infallible> {
-        let n = store.read(cid, out).unwrap().unwrap();
-        if cid.codec() == codec::RAW {
-            out[0] ^= 1;
-        }
-        Ok(Some(n))
-    });
+    let mut lying = FnSource(
+        |cid: &Cid, out: &mut [u8]| -> Result<Option<usize>, core::convert::Infallible> {
+            let n = store.read(cid, out).unwrap().unwrap();
+            if cid.codec() == codec::RAW {
+                out[0] ^= 1;
+            }
+            Ok(Some(n))
+        },
+    );
     let mut exporter = FileExporter::<8>::new(root);
     assert!(matches!(
         exporter.next_chunk(&mut lying, &mut buf),
@@ -80,7 +82,9 @@ fn too_deep_is_an_error() {
     let mut buf = vec![0u8; 4096];
     let mut result = Ok(None);
     for _ in 0..10 {
-        result = exporter.next_chunk(&store, &mut buf).map(|c| c.map(<[u8]>::to_vec));
+        result = exporter
+            .next_chunk(&store, &mut buf)
+            .map(|c| c.map(<[u8]>::to_vec));
         if result.is_err() {
             break;
         }

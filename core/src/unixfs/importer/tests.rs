@@ -2,7 +2,11 @@ use super::*;
 use crate::dagpb::PbNode;
 use crate::unixfs::UnixFsData;
 
-fn import(config: ImporterConfig, bytes: &[u8], pieces: usize) -> (ImportedNode, Vec<ImportedBlock>) {
+fn import(
+    config: ImporterConfig,
+    bytes: &[u8],
+    pieces: usize,
+) -> (ImportedNode, Vec<ImportedBlock>) {
     let mut imp = FileImporter::new(config).unwrap();
     let mut blocks = Vec::new();
     let mut sink = |b: ImportedBlock| -> Result<(), ()> {
@@ -22,7 +26,13 @@ fn empty_file_is_one_empty_leaf() {
     assert_eq!(blocks.len(), 1);
     assert_eq!(blocks[0].data, [0x0a, 0x04, 0x08, 0x02, 0x18, 0x00]);
     // QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH is the well-known empty file of kubo.
-    assert_eq!(root.cid.to_string_of_base(crate::multibase::Base::Base58Btc).unwrap().len(), 46);
+    assert_eq!(
+        root.cid
+            .to_string_of_base(crate::multibase::Base::Base58Btc)
+            .unwrap()
+            .len(),
+        46
+    );
     assert_eq!(root.file_size, 0);
     assert_eq!(root.tsize, 6);
     let (root, blocks) = import(ImporterConfig::v1_raw_leaves(), b"", 1);
@@ -55,7 +65,10 @@ fn layout_is_balanced_and_sizes_add_up() {
     assert_eq!(blocks.len(), 10 + 4 + 2 + 1);
     assert_eq!(blocks.last().unwrap().cid, root.cid);
     assert_eq!(root.file_size, 40);
-    assert_eq!(root.tsize, blocks.iter().map(|b| b.data.len() as u64).sum::<u64>());
+    assert_eq!(
+        root.tsize,
+        blocks.iter().map(|b| b.data.len() as u64).sum::<u64>()
+    );
     let node = PbNode::parse(&blocks.last().unwrap().data).unwrap();
     assert_eq!(node.link_count(), 2);
     let data = UnixFsData::parse(node.data().unwrap()).unwrap();
@@ -82,9 +95,18 @@ fn write_stops_while_blocks_wait() {
 #[test]
 fn config_bounds() {
     for bad in [
-        ImporterConfig { chunk_size: 0, ..ImporterConfig::kubo() },
-        ImporterConfig { chunk_size: MAX_BLOCK_LEN, ..ImporterConfig::kubo() },
-        ImporterConfig { max_links: 1, ..ImporterConfig::kubo() },
+        ImporterConfig {
+            chunk_size: 0,
+            ..ImporterConfig::kubo()
+        },
+        ImporterConfig {
+            chunk_size: MAX_BLOCK_LEN,
+            ..ImporterConfig::kubo()
+        },
+        ImporterConfig {
+            max_links: 1,
+            ..ImporterConfig::kubo()
+        },
     ] {
         assert!(FileImporter::new(bad).is_err());
     }
