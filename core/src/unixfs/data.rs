@@ -447,16 +447,16 @@ mod tests {
         );
     }
 
-    fn arb_fields() -> impl Strategy<
-        Value = (
-            u64,
-            Option<Vec<u8>>,
-            Option<u64>,
-            Vec<u64>,
-            (Option<u64>, Option<u64>, Option<u32>),
-            Option<(i64, Option<u32>)>,
-        ),
-    > {
+    type ArbFields = (
+        u64,
+        Option<Vec<u8>>,
+        Option<u64>,
+        Vec<u64>,
+        (Option<u64>, Option<u64>, Option<u32>),
+        Option<(i64, Option<u32>)>,
+    );
+
+    fn arb_fields() -> impl Strategy<Value = ArbFields> {
         (
             0u64..6,
             proptest::option::of(proptest::collection::vec(any::<u8>(), 0..32)),
