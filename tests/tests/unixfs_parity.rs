@@ -10,11 +10,11 @@ use rhizo_core::block::{Block, BlockStore, MemoryBlockStore};
 use rhizo_core::cid::{Cid, Version};
 use rhizo_core::multibase::Base;
 use rhizo_core::unixfs::{
-    DirectoryBuilder, DirectoryLister, FileExporter, FileImporter, ImportedBlock, ImportedNode,
-    ImporterConfig,
+    DirectoryBuilder, DirectoryLister, FileExporter, FileImporter, FnSource, ImportedBlock,
+    ImportedNode, ImporterConfig, NodeInfo, NodeKind,
 };
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -88,6 +88,16 @@ struct JsEntry {
 
 /// Runs the JS importer over `inputs` with these settings.
 async fn js_import(config: &ImporterConfig, inputs: &[&Path]) -> Vec<JsEntry> {
+    js_import_with(config, inputs, &[]).await.0
+}
+
+/// Runs the JS importer with extra environment variables; returns its entries and the blocks it
+/// dumped (by multihash bytes) if asked to.
+async fn js_import_with(
+    config: &ImporterConfig,
+    inputs: &[&Path],
+    env: &[(&str, &str)],
+) -> (Vec<JsEntry>, HashMap<Vec<u8>, Vec<u8>>) {
     let modules = js_dir().join("node_modules").join("ipfs-unixfs-importer");
     assert!(
         modules.is_dir(),
@@ -102,6 +112,7 @@ async fn js_import(config: &ImporterConfig, inputs: &[&Path]) -> Vec<JsEntry> {
         .arg(config.chunk_size.to_string())
         .arg(config.max_links.to_string())
         .args(inputs)
+        .envs(env.iter().copied())
         .kill_on_drop(true);
     let out = tokio::time::timeout(NODE_TIMEOUT, cmd.output())
         .await
@@ -113,18 +124,30 @@ async fn js_import(config: &ImporterConfig, inputs: &[&Path]) -> Vec<JsEntry> {
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|line| {
-            let v: Value = serde_json::from_str(line).unwrap();
-            JsEntry {
-                input: v["input"].as_str().unwrap().to_owned(),
-                path: v["path"].as_str().map(str::to_owned),
-                cid: v["cid"].as_str().unwrap().to_owned(),
-                size: v["size"].as_u64().unwrap(),
-            }
-        })
+    let mut entries = Vec::new();
+    let mut blocks = HashMap::new();
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        if let Some(block) = v["block"].as_str() {
+            let cid = Cid::parse(block).unwrap();
+            let bytes = hex_decode(v["hex"].as_str().unwrap());
+            blocks.insert(cid.hash().to_bytes().to_vec(), bytes);
+            continue;
+        }
+        entries.push(JsEntry {
+            input: v["input"].as_str().unwrap().to_owned(),
+            path: v["path"].as_str().map(str::to_owned),
+            cid: v["cid"].as_str().unwrap().to_owned(),
+            size: v["size"].as_u64().unwrap(),
+        });
+    }
+    (entries, blocks)
+}
+
+fn hex_decode(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
         .collect()
 }
 
@@ -334,4 +357,73 @@ async fn deep_dags_match_the_js_importer() {
     };
     deep_parity(small(ImporterConfig::kubo()), "v0").await;
     deep_parity(small(ImporterConfig::v1_raw_leaves()), "v1-raw").await;
+}
+
+/// A HAMT-sharded directory made by the JS importer (sharding forced by a low threshold, with
+/// enough entries for sub-shards) lists back to its entries, and its files export to their
+/// bytes, from the blocks the JS importer made.
+#[tokio::test(flavor = "multi_thread")]
+async fn hamt_directories_from_the_js_importer_are_readable() {
+    for (config, tag) in [
+        (ImporterConfig::kubo(), "v0"),
+        (ImporterConfig::v1_raw_leaves(), "v1-raw"),
+    ] {
+        let dir =
+            std::env::temp_dir().join(format!("rhizo-unixfs-hamt-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let tree = dir.join("hamt");
+        std::fs::create_dir_all(&tree).unwrap();
+        let mut want = BTreeMap::new();
+        for i in 0..400u64 {
+            let name = format!("entry-{i:03}.bin");
+            let bytes = random_bytes(100 + i, (i as usize * 37) % 2000);
+            std::fs::write(tree.join(&name), &bytes).unwrap();
+            want.insert(name, bytes);
+        }
+        let env = [
+            ("RHIZO_SHARD_THRESHOLD", "1000"),
+            ("RHIZO_DUMP_BLOCKS", "1"),
+        ];
+        let (entries, blocks) = js_import_with(&config, &[&tree], &env).await;
+        let mut source = FnSource(
+            |cid: &Cid, out: &mut [u8]| -> Result<Option<usize>, std::convert::Infallible> {
+                let Some(bytes) = blocks.get(cid.hash().to_bytes().as_slice()) else {
+                    return Ok(None);
+                };
+                out[..bytes.len()].copy_from_slice(bytes);
+                Ok(Some(bytes.len()))
+            },
+        );
+        let root = entries
+            .iter()
+            .find(|e| e.path.as_deref() == Some("hamt"))
+            .unwrap();
+        let root = Cid::parse(&root.cid).unwrap();
+        let mut buf = vec![0u8; rhizo_core::block::MAX_BLOCK_LEN];
+        let len = rhizo_core::unixfs::BlockSource::read_block(&mut source, &root, &mut buf)
+            .unwrap()
+            .unwrap();
+        let info = NodeInfo::parse(&root, &buf[..len]).unwrap();
+        assert_eq!(info.kind, NodeKind::HamtShard, "{tag}");
+
+        let mut listed = BTreeMap::new();
+        let mut lister = DirectoryLister::<8>::new(root);
+        while let Some(entry) = lister.next_entry(&mut source, &mut buf).unwrap() {
+            listed.insert(entry.name_str().unwrap().to_owned(), entry.cid);
+        }
+        assert_eq!(listed.len(), want.len(), "{tag}");
+        for e in entries.iter().filter(|e| e.path.as_deref() != Some("hamt")) {
+            let name = e.path.as_deref().unwrap().strip_prefix("hamt/").unwrap();
+            assert_eq!(cid_text(&listed[name]), e.cid, "{name} ({tag})");
+        }
+        for (name, cid) in &listed {
+            let mut exporter = FileExporter::<8>::new(*cid);
+            let mut out = Vec::new();
+            while let Some(chunk) = exporter.next_chunk(&mut source, &mut buf).unwrap() {
+                out.extend_from_slice(chunk);
+            }
+            assert!(out == want[name], "{name} ({tag}) exported differently");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -8,9 +8,12 @@
 //!
 //! # Q&A
 //! *And large directories?* kubo and the JS importer switch a directory to a HAMT shard when
-//! its node would pass 256 KiB. Building shards needs murmur3 and is not done here:
-//! [`DirectoryBuilder::finish`] refuses such a directory ([`DirectoryError::NeedsSharding`])
-//! rather than produce a CID the other implementations would not.
+//! the estimate of its node's size passes 256 KiB: the sum, over the entries that are already
+//! imported (files, not subdirectories still being built), of the name's bytes plus the CID's
+//! bytes (the JS importer's default `links-bytes` strategy, after go-unixfsnode). Building
+//! shards needs murmur3 and is not done here: [`DirectoryBuilder::finish`] refuses such a
+//! directory ([`DirectoryError::NeedsSharding`]) rather than produce a CID the other
+//! implementations would not.
 
 use super::data::{DataFields, DataType};
 use super::importer::{ImportedBlock, ImportedNode, dag_pb_cid, encode_node};
@@ -21,7 +24,7 @@ use alloc::collections::BTreeMap;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-/// The node size above which kubo and the JS importer shard a directory.
+/// The estimated node size above which kubo and the JS importer shard a directory.
 pub const SHARDING_THRESHOLD: usize = 262_144;
 
 /// Why an entry could not be added or the directory built.
@@ -172,6 +175,19 @@ fn encode_dir<E>(
     sink: &mut impl FnMut(ImportedBlock) -> Result<(), E>,
     on_directory: &mut impl FnMut(&str, &ImportedNode),
 ) -> Result<ImportedNode, FinishError<E>> {
+    let estimate: usize = dir
+        .entries
+        .iter()
+        .filter_map(|(name, entry)| match entry {
+            Entry::Node(node) => Some(name.len() + node.cid.encoded_len()),
+            Entry::Dir(_) => None,
+        })
+        .sum();
+    if estimate > SHARDING_THRESHOLD {
+        return Err(FinishError::Directory(DirectoryError::NeedsSharding(
+            path.clone(),
+        )));
+    }
     let mut children: Vec<(String, ImportedNode)> = Vec::with_capacity(dir.entries.len());
     for (name, entry) in dir.entries {
         let node = match entry {
@@ -194,7 +210,7 @@ fn encode_dir<E>(
         .iter()
         .map(|(name, node)| PbLink::new(node.cid, name, node.tsize));
     let block = encode_node(links, &fields);
-    if block.len() > SHARDING_THRESHOLD {
+    if block.len() > crate::block::MAX_BLOCK_LEN {
         return Err(FinishError::Directory(DirectoryError::NeedsSharding(
             path.clone(),
         )));
@@ -209,4 +225,99 @@ fn encode_dir<E>(
     };
     on_directory(path, &node);
     Ok(node)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cid::Cid;
+    use crate::dagpb::PbNode;
+    use crate::multihash::Multihash;
+
+    fn node(seed: &[u8]) -> ImportedNode {
+        ImportedNode {
+            cid: Cid::new_v0(Multihash::sha2_256(seed)).unwrap(),
+            tsize: 10,
+            file_size: 2,
+        }
+    }
+
+    fn finish(
+        builder: DirectoryBuilder,
+    ) -> Result<(ImportedNode, Vec<ImportedBlock>), DirectoryError> {
+        let mut blocks = Vec::new();
+        let root = builder
+            .finish(&mut |b| -> Result<(), ()> {
+                blocks.push(b);
+                Ok(())
+            })
+            .map_err(|e| match e {
+                FinishError::Directory(e) => e,
+                FinishError::Sink(()) => unreachable!("the sink never fails"),
+            })?;
+        Ok((root, blocks))
+    }
+
+    #[test]
+    fn empty_directory_is_08_01() {
+        let (root, blocks) = finish(DirectoryBuilder::new(Version::V0)).unwrap();
+        assert_eq!(blocks.len(), 1);
+        assert_eq!(blocks[0].data, [0x0a, 0x02, 0x08, 0x01]);
+        assert_eq!(root.tsize, 4);
+    }
+
+    #[test]
+    fn nested_entries_sorted_by_name_bytes() {
+        let mut b = DirectoryBuilder::new(Version::V1);
+        b.add("b", node(b"1")).unwrap();
+        b.add("sub/x", node(b"2")).unwrap();
+        b.add("B", node(b"3")).unwrap();
+        b.add_directory("sub/empty").unwrap();
+        let (root, blocks) = finish(b).unwrap();
+        assert_eq!(blocks.len(), 3, "empty, sub, root");
+        let top = PbNode::parse(&blocks[2].data).unwrap();
+        let names: Vec<_> = top.links().map(|l| l.name_str().unwrap()).collect();
+        assert_eq!(names, ["B", "b", "sub"]);
+        let sum: u64 = blocks.iter().map(|b| b.data.len() as u64).sum();
+        assert_eq!(root.tsize, sum + 30);
+    }
+
+    #[test]
+    fn bad_paths_and_conflicts() {
+        let mut b = DirectoryBuilder::new(Version::V0);
+        for bad in ["", "a//b", "./a", "a/../b"] {
+            assert!(matches!(
+                b.add(bad, node(b"x")),
+                Err(DirectoryError::InvalidPath(_))
+            ));
+        }
+        b.add("f", node(b"x")).unwrap();
+        assert!(matches!(
+            b.add("f", node(b"y")),
+            Err(DirectoryError::Conflict(_))
+        ));
+        assert!(matches!(
+            b.add("f/g", node(b"y")),
+            Err(DirectoryError::Conflict(_))
+        ));
+        assert!(matches!(
+            b.add_directory("f"),
+            Err(DirectoryError::Conflict(_))
+        ));
+    }
+
+    #[test]
+    fn large_directories_need_sharding() {
+        let mut b = DirectoryBuilder::new(Version::V0);
+        // 34-byte CIDs and 66-byte names: 100 bytes an entry in the estimate.
+        for i in 0..2621 {
+            b.add(&format!("{i:066}"), node(b"x")).unwrap();
+        }
+        assert!(finish(b).is_ok(), "262100 bytes are under the threshold");
+        let mut b = DirectoryBuilder::new(Version::V0);
+        for i in 0..2622 {
+            b.add(&format!("{i:066}"), node(b"x")).unwrap();
+        }
+        assert!(matches!(finish(b), Err(DirectoryError::NeedsSharding(_))));
+    }
 }
