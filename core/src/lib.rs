@@ -41,6 +41,7 @@
 //! - [`block`]: blocks verified against their CID, and the [`block::BlockStore`] seam.
 //! - [`cid`]: content identifiers (CIDv0 and CIDv1), binary and text.
 //! - [`dagpb`], [`unixfs`]: the dag-pb codec, UnixFS data, the file importer and exporter.
+//! - [`dagcbor`]: dag-cbor records (links as tag 42) through minicbor, and a strict validator.
 //! - [`yamux`]: the `/yamux/1.0.0` stream multiplexer session.
 //!
 //! The crate builds without `std` for `thumbv7em-none-eabihf`; its own unit tests link `std`.
@@ -57,6 +58,7 @@ pub mod block;
 pub mod cid;
 pub mod connection;
 pub mod crypto;
+pub mod dagcbor;
 pub mod dagpb;
 pub mod identify;
 pub mod identity;
