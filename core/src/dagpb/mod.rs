@@ -253,9 +253,9 @@ impl<'a> PbNode<'a> {
     /// Whether the block is in the one form [`write_node`] produces for its contents (links
     /// before data, shortest varints), so that re-encoding gives the same bytes and CID.
     pub fn is_canonical(&self) -> bool {
-        let links = self.links();
-        encoded_len(links.clone(), self.data) == self.bytes.len()
-            && !matches!(Reader::new(self.bytes).next(), Some(Ok(f)) if f.number == node_field::DATA && self.link_count > 0)
+        let data_first = self.link_count > 0
+            && matches!(Reader::new(self.bytes).next(), Some(Ok(f)) if f.number == node_field::DATA);
+        !data_first && encoded_len(self.links(), self.data) == self.bytes.len()
     }
 }
 

@@ -44,7 +44,7 @@ pub enum ExportError<E> {
     UnsupportedCodec(Cid),
     /// The DAG is deeper than the exporter's stack.
     TooDeep,
-    /// The DAG holds more bytes than its root says the file has.
+    /// The DAG holds more or fewer bytes than its root says the file has.
     SizeMismatch,
 }
 
@@ -64,7 +64,7 @@ impl<E: core::fmt::Display> core::fmt::Display for ExportError<E> {
             ExportError::UnsupportedCodec(c) => write!(f, "block {c} has a non-UnixFS codec"),
             ExportError::TooDeep => f.write_str("the DAG is deeper than the exporter's stack"),
             ExportError::SizeMismatch => {
-                f.write_str("the DAG holds more bytes than its root's file size")
+                f.write_str("the DAG's bytes differ from its root's file size")
             }
         }
     }
@@ -166,6 +166,10 @@ impl<const DEPTH: usize> FileExporter<DEPTH> {
         }
         loop {
             let Some(&frame) = self.stack.last() else {
+                if self.file_size.is_some_and(|size| self.position < size) {
+                    // The root promised more bytes than its DAG holds.
+                    return Err(ExportError::SizeMismatch);
+                }
                 return Ok(None);
             };
             let len = load(&mut source, &frame.cid, buf)?;

@@ -27,6 +27,7 @@ use crate::block::MAX_BLOCK_LEN;
 use crate::cid::{Cid, Version, codec};
 use crate::dagpb::{self, PbLink};
 use crate::multihash::Multihash;
+use crate::wire::proto::varint_len;
 use alloc::collections::VecDeque;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -155,6 +156,37 @@ pub(crate) fn encode_node<'l>(
     fields.write_to(&mut data).expect("sized by encoded_len");
     let mut out = vec![0u8; dagpb::encoded_len(links.clone(), Some(&data))];
     dagpb::write_node(&mut out, links, Some(&data)).expect("sized by encoded_len");
+    out
+}
+
+/// Encodes a dag-pb leaf `{Data: UnixFS {Type: File, Data: chunk, filesize: len}}`, copying
+/// the chunk once (what `encode_node` writes, without its intermediate copies).
+pub(crate) fn encode_file_leaf(chunk: &[u8]) -> Vec<u8> {
+    fn varint(out: &mut Vec<u8>, mut v: u64) {
+        while v >= 0x80 {
+            out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+    let n = chunk.len() as u64;
+    let data_field = if chunk.is_empty() {
+        0
+    } else {
+        1 + varint_len(n) + chunk.len()
+    };
+    let message = 2 + data_field + 1 + varint_len(n);
+    let mut out = Vec::with_capacity(1 + varint_len(message as u64) + message);
+    out.push(0x0a); // PBNode.Data
+    varint(&mut out, message as u64);
+    out.extend_from_slice(&[0x08, DataType::File.code() as u8]);
+    if !chunk.is_empty() {
+        out.push(0x12); // Data.Data
+        varint(&mut out, n);
+        out.extend_from_slice(chunk);
+    }
+    out.push(0x18); // Data.filesize
+    varint(&mut out, n);
     out
 }
 
@@ -289,12 +321,7 @@ impl FileImporter {
             let cid = Cid::new_v1(codec::RAW, hash).expect("raw is a valid codec");
             (cid, chunk)
         } else {
-            let fields = DataFields {
-                data: (!chunk.is_empty()).then_some(&chunk[..]),
-                filesize: Some(len),
-                ..DataFields::new(DataType::File)
-            };
-            let block = encode_node([], &fields);
+            let block = encode_file_leaf(&chunk);
             (dag_pb_cid(self.config.cid_version, &block), block)
         };
         let leaf = ImportedNode {

@@ -110,3 +110,33 @@ proptest! {
         prop_assert_eq!(export(root, &store, offset), want);
     }
 }
+
+#[test]
+fn a_root_that_promises_more_bytes_is_an_error() {
+    use crate::unixfs::data::{DataFields, DataType};
+    let fields = DataFields {
+        data: Some(b"12345"),
+        filesize: Some(10),
+        ..DataFields::new(DataType::File)
+    };
+    let mut data = vec![0u8; fields.encoded_len()];
+    fields.write_to(&mut data).unwrap();
+    let mut block = vec![0u8; crate::dagpb::encoded_len([], Some(&data))];
+    crate::dagpb::write_node(&mut block, [], Some(&data)).unwrap();
+    let cid = Cid::new_v1(
+        codec::DAG_PB,
+        crate::multihash::Multihash::identity(&block).unwrap(),
+    )
+    .unwrap();
+    let store = MemoryBlockStore::new();
+    let mut exporter = FileExporter::<4>::new(cid);
+    let mut buf = vec![0u8; 256];
+    assert_eq!(
+        exporter.next_chunk(&store, &mut buf).unwrap(),
+        Some(&b"12345"[..])
+    );
+    assert_eq!(
+        exporter.next_chunk(&store, &mut buf),
+        Err(ExportError::SizeMismatch)
+    );
+}

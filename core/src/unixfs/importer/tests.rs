@@ -111,3 +111,28 @@ fn config_bounds() {
         assert!(FileImporter::new(bad).is_err());
     }
 }
+
+proptest::proptest! {
+    #[test]
+    fn leaf_fast_path_matches_the_general_encoder(chunk in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+        let fields = DataFields {
+            data: (!chunk.is_empty()).then_some(&chunk[..]),
+            filesize: Some(chunk.len() as u64),
+            ..DataFields::new(DataType::File)
+        };
+        proptest::prop_assert_eq!(encode_file_leaf(&chunk), encode_node([], &fields));
+    }
+}
+
+#[test]
+fn leaf_fast_path_at_chunk_sizes() {
+    for len in [0, 127, 128, 16_383, 16_384, 262_144, 1 << 20] {
+        let chunk = vec![3u8; len];
+        let fields = DataFields {
+            data: (!chunk.is_empty()).then_some(&chunk[..]),
+            filesize: Some(len as u64),
+            ..DataFields::new(DataType::File)
+        };
+        assert_eq!(encode_file_leaf(&chunk), encode_node([], &fields), "{len}");
+    }
+}
