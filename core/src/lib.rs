@@ -41,6 +41,8 @@
 //! - [`bitswap`]: the Bitswap message codec and the node-level [`bitswap::BitswapEngine`].
 //! - [`block`]: blocks verified against their CID, and the [`block::BlockStore`] seam.
 //! - [`cid`]: content identifiers (CIDv0 and CIDv1), binary and text.
+//! - [`dagpb`], [`unixfs`]: the dag-pb codec, UnixFS data, the file importer and exporter.
+//! - [`dagcbor`]: dag-cbor records (links as tag 42) through minicbor, and a strict validator.
 //! - [`yamux`]: the `/yamux/1.0.0` stream multiplexer session.
 //!
 //! The crate builds without `std` for `thumbv7em-none-eabihf`; its own unit tests link `std`.
@@ -58,6 +60,8 @@ pub mod block;
 pub mod cid;
 pub mod connection;
 pub mod crypto;
+pub mod dagcbor;
+pub mod dagpb;
 pub mod identify;
 pub mod identity;
 pub mod multiaddr;
@@ -73,5 +77,6 @@ mod stream_pair;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod time;
+pub mod unixfs;
 pub mod wire;
 pub mod yamux;

@@ -1,0 +1,138 @@
+use super::*;
+use crate::dagpb::PbNode;
+use crate::unixfs::UnixFsData;
+
+fn import(
+    config: ImporterConfig,
+    bytes: &[u8],
+    pieces: usize,
+) -> (ImportedNode, Vec<ImportedBlock>) {
+    let mut imp = FileImporter::new(config).unwrap();
+    let mut blocks = Vec::new();
+    let mut sink = |b: ImportedBlock| -> Result<(), ()> {
+        blocks.push(b);
+        Ok(())
+    };
+    for part in bytes.chunks(bytes.len().div_ceil(pieces.max(1)).max(1)) {
+        imp.write_all(part, &mut sink).unwrap();
+    }
+    let root = imp.finish_into(&mut sink).unwrap();
+    (root, blocks)
+}
+
+#[test]
+fn empty_file_is_one_empty_leaf() {
+    let (root, blocks) = import(ImporterConfig::kubo(), b"", 1);
+    assert_eq!(blocks.len(), 1);
+    assert_eq!(blocks[0].data, [0x0a, 0x04, 0x08, 0x02, 0x18, 0x00]);
+    // QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH is the well-known empty file of kubo.
+    assert_eq!(
+        root.cid
+            .to_string_of_base(crate::multibase::Base::Base58Btc)
+            .unwrap()
+            .len(),
+        46
+    );
+    assert_eq!(root.file_size, 0);
+    assert_eq!(root.tsize, 6);
+    let (root, blocks) = import(ImporterConfig::v1_raw_leaves(), b"", 1);
+    assert_eq!(blocks.len(), 1);
+    assert!(blocks[0].data.is_empty());
+    assert_eq!(root.cid.codec(), codec::RAW);
+}
+
+#[test]
+fn single_chunk_is_its_leaf() {
+    let (root, blocks) = import(ImporterConfig::kubo(), b"hello", 1);
+    assert_eq!(blocks.len(), 1);
+    assert_eq!(root.cid, blocks[0].cid);
+    let node = PbNode::parse(&blocks[0].data).unwrap();
+    let data = UnixFsData::parse(node.data().unwrap()).unwrap();
+    assert_eq!(data.data(), Some(&b"hello"[..]));
+    assert_eq!(data.filesize(), Some(5));
+}
+
+#[test]
+fn layout_is_balanced_and_sizes_add_up() {
+    let config = ImporterConfig {
+        chunk_size: 4,
+        max_links: 3,
+        ..ImporterConfig::kubo()
+    };
+    // 10 chunks: 4 parents of <= 3 leaves, then 2 parents, then the root.
+    let bytes: Vec<u8> = (0..40u8).collect();
+    let (root, blocks) = import(config, &bytes, 7);
+    assert_eq!(blocks.len(), 10 + 4 + 2 + 1);
+    assert_eq!(blocks.last().unwrap().cid, root.cid);
+    assert_eq!(root.file_size, 40);
+    assert_eq!(
+        root.tsize,
+        blocks.iter().map(|b| b.data.len() as u64).sum::<u64>()
+    );
+    let node = PbNode::parse(&blocks.last().unwrap().data).unwrap();
+    assert_eq!(node.link_count(), 2);
+    let data = UnixFsData::parse(node.data().unwrap()).unwrap();
+    assert_eq!(data.blocksizes().collect::<Vec<_>>(), [36, 4]);
+    for block in &blocks {
+        assert_eq!(block.cid.hash(), &Multihash::sha2_256(&block.data));
+    }
+}
+
+#[test]
+fn write_stops_while_blocks_wait() {
+    let config = ImporterConfig {
+        chunk_size: 4,
+        ..ImporterConfig::kubo()
+    };
+    let mut imp = FileImporter::new(config).unwrap();
+    assert_eq!(imp.write(b"abcdef"), 4);
+    assert_eq!(imp.write(b"ef"), 0);
+    assert!(imp.poll_block().is_some());
+    assert!(imp.poll_block().is_none());
+    assert_eq!(imp.write(b"ef"), 2);
+}
+
+#[test]
+fn config_bounds() {
+    for bad in [
+        ImporterConfig {
+            chunk_size: 0,
+            ..ImporterConfig::kubo()
+        },
+        ImporterConfig {
+            chunk_size: MAX_BLOCK_LEN,
+            ..ImporterConfig::kubo()
+        },
+        ImporterConfig {
+            max_links: 1,
+            ..ImporterConfig::kubo()
+        },
+    ] {
+        assert!(FileImporter::new(bad).is_err());
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn leaf_fast_path_matches_the_general_encoder(chunk in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+        let fields = DataFields {
+            data: (!chunk.is_empty()).then_some(&chunk[..]),
+            filesize: Some(chunk.len() as u64),
+            ..DataFields::new(DataType::File)
+        };
+        proptest::prop_assert_eq!(encode_file_leaf(&chunk), encode_node([], &fields));
+    }
+}
+
+#[test]
+fn leaf_fast_path_at_chunk_sizes() {
+    for len in [0, 127, 128, 16_383, 16_384, 262_144, 1 << 20] {
+        let chunk = vec![3u8; len];
+        let fields = DataFields {
+            data: (!chunk.is_empty()).then_some(&chunk[..]),
+            filesize: Some(len as u64),
+            ..DataFields::new(DataType::File)
+        };
+        assert_eq!(encode_file_leaf(&chunk), encode_node([], &fields), "{len}");
+    }
+}
