@@ -10,6 +10,7 @@
 //! rhizo block get bafkrei...          # and writes it back (a daemon fetches it from peers)
 //! rhizo swarm connect /ip4/127.0.0.1/tcp/4001/p2p/12D3...; rhizo swarm peers
 //! rhizo bitswap stat
+//! rhizo add -r photos/; rhizo cat QmFile...; rhizo get QmDir... -o photos-copy
 //! rhizo pin add bafkrei...; rhizo pin ls; rhizo repo gc; rhizo repo stat; rhizo repo verify
 //! ```
 //!
@@ -65,6 +66,27 @@ enum Command {
         /// `api`; port 0 picks a free port, written to the repo's `api` file).
         #[arg(long, value_name = "MULTIADDR")]
         api: Option<String>,
+    },
+    /// Adds a file (or with -r a directory) to the repo as UnixFS; prints the CIDs.
+    Add(rhizo::files::AddArgs),
+    /// Writes a file's bytes to stdout (a daemon fetches missing blocks from its peers).
+    Cat {
+        /// The file's CID.
+        cid: String,
+        /// How long a running daemon may wait for each missing block (e.g. 30s; default 60s).
+        #[arg(long, value_name = "DURATION")]
+        timeout: Option<String>,
+    },
+    /// Writes a file or directory to disk (a daemon fetches missing blocks from its peers).
+    Get {
+        /// The CID.
+        cid: String,
+        /// Where to write it [default: the CID].
+        #[arg(short, long, value_name = "PATH")]
+        output: Option<PathBuf>,
+        /// How long a running daemon may wait for each missing block (e.g. 30s; default 60s).
+        #[arg(long, value_name = "DURATION")]
+        timeout: Option<String>,
     },
     /// Stores, reads and describes single blocks.
     #[command(subcommand)]
@@ -156,6 +178,15 @@ fn run(cli: Cli) -> Result<()> {
         Command::Pin(command) => return commands::pin(&repo.dir, command),
         Command::Repo(command) => return commands::repo(&repo.dir, command),
         Command::Swarm(command) => return commands::swarm(&repo.dir, command),
+        Command::Add(args) => return rhizo::files::add(&repo.dir, args),
+        Command::Cat { cid, timeout } => {
+            return rhizo::files::cat(&repo.dir, &cid, timeout.as_deref());
+        }
+        Command::Get {
+            cid,
+            output,
+            timeout,
+        } => return rhizo::files::get(&repo.dir, &cid, output.as_deref(), timeout.as_deref()),
         Command::Bitswap(command) => return commands::bitswap(&repo.dir, command),
         other => other,
     };
@@ -182,7 +213,10 @@ fn run(cli: Cli) -> Result<()> {
             | Command::Pin(_)
             | Command::Repo(_)
             | Command::Swarm(_)
-            | Command::Bitswap(_) => {
+            | Command::Bitswap(_)
+            | Command::Add(_)
+            | Command::Cat { .. }
+            | Command::Get { .. } => {
                 unreachable!("the store commands returned above")
             }
         }

@@ -10,6 +10,8 @@ use super::ops::{
 use super::{API_FILE, ErrorBody, PREFIX, Strings, SwarmPeers, VersionInfo};
 use crate::exchange::BitswapStat;
 use crate::client::IdOutput;
+use crate::content::AddedEntry;
+use std::io::Read;
 use rhizo_core::block::MAX_BLOCK_LEN;
 use serde::de::DeserializeOwned;
 use std::net::SocketAddr;
@@ -95,20 +97,42 @@ impl ApiClient {
         if status.is_success() {
             return Ok(bytes);
         }
-        match serde_json::from_slice::<ErrorBody>(&bytes) {
-            Ok(error) => Err(OpError {
-                kind: if error.code == 1 {
-                    ErrorKind::Client
-                } else {
-                    ErrorKind::Server
-                },
-                message: error.message,
-            }),
-            Err(_) => Err(OpError::server(format!(
-                "the daemon answered {status}: {}",
-                String::from_utf8_lossy(&bytes)
-            ))),
+        Err(error_of(status, &bytes))
+    }
+
+    /// POSTs `verb` and hands back the answer's body as a reader (no size limit: a file);
+    /// `body` is a streamed upload.
+    fn call_stream(
+        &self,
+        verb: &str,
+        args: &[(&str, &str)],
+        body: Option<(String, Box<dyn Read>)>,
+    ) -> OpResult<Box<dyn Read + Send>> {
+        let url = format!("{}/{verb}", self.base);
+        let mut request = self.agent.post(&url);
+        for (name, value) in args {
+            request = request.query(*name, *value);
         }
+        let sent = match body {
+            Some((content_type, reader)) => request
+                .header("Content-Type", &content_type)
+                .send(ureq::SendBody::from_owned_reader(reader)),
+            None => request.send_empty(),
+        };
+        let response = sent.map_err(|e| {
+            OpError::server(format!(
+                "the daemon's API at {} did not answer ({e}): is `rhizo daemon` still running?",
+                self.base
+            ))
+        })?;
+        let status = response.status();
+        let reader = response.into_body().into_reader();
+        if status.is_success() {
+            return Ok(Box::new(reader));
+        }
+        let mut bytes = Vec::new();
+        let _ = reader.take(MAX_RESPONSE).read_to_end(&mut bytes);
+        Err(error_of(status, &bytes))
     }
 
     /// `verb` answering one JSON object.
@@ -164,6 +188,41 @@ impl ApiClient {
         self.call("block/get", &args, None)
     }
 
+    /// `add`: uploads `parts` (a path, and a reader for a file or `None` for a directory) as
+    /// one streamed multipart body; `args` are `add`'s options. The answer: one entry per file
+    /// and directory, the root last.
+    pub fn add(
+        &self,
+        parts: Vec<(String, Option<Box<dyn Read>>)>,
+        args: &[(&str, &str)],
+    ) -> OpResult<Vec<AddedEntry>> {
+        let (content_type, body) = multipart_stream(parts)?;
+        let mut answer = Vec::new();
+        self.call_stream("add", args, Some((content_type, body)))?
+            .take(MAX_RESPONSE)
+            .read_to_end(&mut answer)
+            .map_err(|e| OpError::server(format!("reading the daemon's answer: {e}")))?;
+        decode_lines(&answer)
+    }
+
+    /// `cat`: the file's bytes as they come (the daemon fetches missing blocks).
+    pub fn cat(&self, cid: &str, timeout: Option<&str>) -> OpResult<Box<dyn Read + Send>> {
+        let mut args = vec![("arg", cid)];
+        if let Some(t) = timeout {
+            args.push(("timeout", t));
+        }
+        self.call_stream("cat", &args, None)
+    }
+
+    /// `get`: a tar archive of the file or directory, its root named by the CID.
+    pub fn get(&self, cid: &str, timeout: Option<&str>) -> OpResult<Box<dyn Read + Send>> {
+        let mut args = vec![("arg", cid)];
+        if let Some(t) = timeout {
+            args.push(("timeout", t));
+        }
+        self.call_stream("get", &args, None)
+    }
+
     /// `swarm/connect`.
     pub fn swarm_connect(&self, addr: &str) -> OpResult<Strings> {
         self.json("swarm/connect", &[("arg", addr)])
@@ -216,6 +275,24 @@ impl ApiClient {
     }
 }
 
+/// The error a failed answer carries (kubo's error JSON, or its text).
+fn error_of(status: ureq::http::StatusCode, bytes: &[u8]) -> OpError {
+    match serde_json::from_slice::<ErrorBody>(bytes) {
+        Ok(error) => OpError {
+            kind: if error.code == 1 {
+                ErrorKind::Client
+            } else {
+                ErrorKind::Server
+            },
+            message: error.message,
+        },
+        Err(_) => OpError::server(format!(
+            "the daemon answered {status}: {}",
+            String::from_utf8_lossy(bytes)
+        )),
+    }
+}
+
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> OpResult<T> {
     serde_json::from_slice(bytes)
         .map_err(|e| OpError::server(format!("the daemon's answer is not what was expected: {e}")))
@@ -228,6 +305,52 @@ fn decode_lines<T: DeserializeOwned>(bytes: &[u8]) -> OpResult<Vec<T>> {
         .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
         .map(decode)
         .collect()
+}
+
+/// Percent-escapes a part's file name as kubo's clients do (`/` included).
+fn escape_name(name: &str) -> String {
+    name.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A streamed `multipart/form-data` body of files and directories: the content type and a
+/// reader of the body.
+fn multipart_stream(
+    parts: Vec<(String, Option<Box<dyn Read>>)>,
+) -> OpResult<(String, Box<dyn Read>)> {
+    let mut random = [0u8; 16];
+    getrandom::fill(&mut random)
+        .map_err(|e| OpError::server(format!("the OS random source failed: {e}")))?;
+    let boundary: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    let mut body: Box<dyn Read> = Box::new(std::io::empty());
+    for (name, reader) in parts {
+        let (kind, reader) = match reader {
+            Some(r) => ("application/octet-stream", r),
+            None => (
+                "application/x-directory",
+                Box::new(std::io::empty()) as Box<dyn Read>,
+            ),
+        };
+        let head = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{}\"\r\n\
+             Content-Type: {kind}\r\n\r\n",
+            escape_name(&name)
+        );
+        body = Box::new(
+            body.chain(std::io::Cursor::new(head.into_bytes()))
+                .chain(reader)
+                .chain(&b"\r\n"[..]),
+        );
+    }
+    let tail = format!("--{boundary}--\r\n");
+    body = Box::new(body.chain(std::io::Cursor::new(tail.into_bytes())));
+    Ok((format!("multipart/form-data; boundary={boundary}"), body))
 }
 
 /// A `multipart/form-data` body holding `data` as one file, as kubo's clients send it: the

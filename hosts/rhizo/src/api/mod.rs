@@ -5,7 +5,7 @@
 //!
 //! Served now: `id`, `version`, `block/get`, `block/put`, `block/stat`, `pin/add`, `pin/rm`,
 //! `pin/ls`, `repo/stat`, `repo/gc`, `repo/verify`, `swarm/peers`, `swarm/connect`,
-//! `bitswap/stat`. `block/get` of a block the repo lacks fetches it over Bitswap from the
+//! `bitswap/stat`, `add`, `cat`, `get` (see [`content`]). `block/get` of a block the repo lacks fetches it over Bitswap from the
 //! connected peers (kubo's behaviour), for at most `timeout` (default [`DEFAULT_FETCH_TIMEOUT`];
 //! `offline=true` does not fetch). A new verb is a handler
 //! (`async fn(State<Arc<ApiState>>, Query<Args>, ...) -> ApiResult<Response>`) and one
@@ -21,6 +21,7 @@
 //! page cannot send one without CORS preflight) and refuses requests with a foreign `Origin`.
 
 pub mod client;
+pub mod content;
 pub mod ops;
 
 use crate::client::IdOutput;
@@ -220,7 +221,14 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/repo/verify", post(repo_verify))
         .route("/swarm/peers", post(swarm_peers))
         .route("/swarm/connect", post(swarm_connect))
-        .route("/bitswap/stat", post(bitswap_stat));
+        .route("/bitswap/stat", post(bitswap_stat))
+        .route("/cat", post(content::cat))
+        .route("/get", post(content::get))
+        // Files of any size stream in: no body limit.
+        .route(
+            "/add",
+            post(content::add).layer(DefaultBodyLimit::disable()),
+        );
     Router::new()
         .nest(PREFIX, v0)
         .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -9,6 +9,7 @@
 
 use super::StoreError;
 use rhizo_core::cid::{Cid, codec};
+use rhizo_core::dagpb::PbNode;
 use std::collections::HashSet;
 
 /// Why the links of a block could not be read.
@@ -40,16 +41,23 @@ pub trait LinkReader: Send + Sync {
     fn links(&self, cid: &Cid, data: &[u8], out: &mut Vec<Cid>) -> Result<(), LinkError>;
 }
 
-/// The link reader of the `rhizo` command, by codec: raw blocks have no links; every other
-/// codec is an error naming it until its parser is plugged in here (dag-pb from
-/// `rhizo_core::dagpb`).
+/// The link reader of the `rhizo` command, by codec: raw blocks have no links, dag-pb blocks
+/// link to their `Links` (parsed by `rhizo_core::dagpb`); any other codec is an error naming it.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CodecLinks;
 
 impl LinkReader for CodecLinks {
-    fn links(&self, cid: &Cid, _data: &[u8], _out: &mut Vec<Cid>) -> Result<(), LinkError> {
+    fn links(&self, cid: &Cid, data: &[u8], out: &mut Vec<Cid>) -> Result<(), LinkError> {
         match cid.codec() {
             codec::RAW => Ok(()),
+            codec::DAG_PB => {
+                let node = PbNode::parse(data).map_err(|e| LinkError {
+                    cid: *cid,
+                    reason: e.to_string(),
+                })?;
+                out.extend(node.links().map(|link| link.hash));
+                Ok(())
+            }
             other => Err(LinkError {
                 cid: *cid,
                 reason: format!("this rhizo has no link reader for codec {other:#x}"),

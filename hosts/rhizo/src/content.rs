@@ -1,0 +1,508 @@
+//! Files and directories in the repo: `add` (core's UnixFS importer into the store), `cat` and
+//! `get` (core's exporter and directory lister out of it, fetching missing blocks over Bitswap
+//! when a daemon runs).
+//!
+//! Imports commit every [`BATCH_BYTES`] and pin the root in the last commit, holding the
+//! store's gc guard meanwhile: a crash leaves at worst unpinned blocks, which `repo gc` removes.
+//! Exports read one block at a time (a buffer of [`MAX_BLOCK_LEN`]) and copy entry names out
+//! of the DAG only after checking them (no `/`, `.`, `..`: a DAG cannot write outside the
+//! output directory).
+
+use crate::api::ops::{OpError, OpResult};
+use crate::exchange::Exchange;
+use crate::store::{Batch, PinMode, Store};
+use rhizo_core::block::{Block, MAX_BLOCK_LEN};
+use rhizo_core::cid::{Cid, Version};
+use rhizo_core::unixfs::{
+    BlockSource, DirectoryBuilder, DirectoryLister, FileExporter, FileImporter, ImportedBlock,
+    ImportedNode, ImporterConfig, NodeInfo, NodeKind,
+};
+use serde::{Deserialize, Serialize};
+use std::io::{Read, Write};
+use std::sync::RwLockReadGuard;
+use std::time::Duration;
+
+/// Bytes of blocks per store transaction during an import.
+pub const BATCH_BYTES: usize = 8 << 20;
+/// The exporter's stack: DAGs up to this deep (a kubo file needs 4 levels up to 1.3 TB).
+const DEPTH: usize = 16;
+
+/// One line of `add`'s answer, in kubo's shape.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AddedEntry {
+    /// The path added.
+    pub name: String,
+    /// Its CID.
+    pub hash: String,
+    /// The cumulative size of its DAG, as a decimal string (kubo's).
+    pub size: String,
+}
+
+/// The importer settings from `add`'s options (kubo's names): `cid_version` 0 or 1,
+/// `raw_leaves` (default: true with CIDv1, as kubo), `chunker` `size-<bytes>`.
+pub fn importer_config(
+    cid_version: u64,
+    raw_leaves: Option<bool>,
+    chunker: Option<&str>,
+) -> OpResult<ImporterConfig> {
+    let mut config = ImporterConfig::kubo();
+    config.cid_version = match cid_version {
+        0 => Version::V0,
+        1 => Version::V1,
+        v => return Err(OpError::client(format!("cid-version {v}: use 0 or 1"))),
+    };
+    config.raw_leaves = raw_leaves.unwrap_or(cid_version == 1);
+    if let Some(text) = chunker {
+        let size = text
+            .strip_prefix("size-")
+            .and_then(|n| n.parse::<usize>().ok())
+            .ok_or_else(|| {
+                OpError::client(format!(
+                    "chunker `{text}`: rhizo supports fixed-size chunks only, e.g. size-262144"
+                ))
+            })?;
+        config.chunk_size = size;
+    }
+    config
+        .validate()
+        .map_err(|e| OpError::client(e.to_string()))?;
+    Ok(config)
+}
+
+/// An import in progress; see the module documentation.
+pub struct Import<'s> {
+    store: &'s Store,
+    batch: Option<Batch<'s>>,
+    batch_bytes: usize,
+    config: ImporterConfig,
+    pin: bool,
+    tree: Option<DirectoryBuilder>,
+    single: Option<(String, ImportedNode)>,
+    entries: Vec<AddedEntry>,
+    _gc: RwLockReadGuard<'s, ()>,
+}
+
+impl std::fmt::Debug for Import<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Import")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'s> Import<'s> {
+    /// An import into `store`; the root is pinned recursively at the end when `pin`.
+    pub fn new(store: &'s Store, config: ImporterConfig, pin: bool) -> Import<'s> {
+        Import {
+            _gc: store.gc_guard(),
+            store,
+            batch: None,
+            batch_bytes: 0,
+            config,
+            pin,
+            tree: None,
+            single: None,
+            entries: Vec::new(),
+        }
+    }
+
+    fn put(&mut self, block: &ImportedBlock) -> OpResult<()> {
+        let batch = match &mut self.batch {
+            Some(b) => b,
+            None => self.batch.insert(self.store.batch()?),
+        };
+        let checked = Block::verify(block.cid, &block.data)
+            .map_err(|e| OpError::server(format!("the importer made a bad block: {e}")))?;
+        batch.insert(checked)?;
+        self.batch_bytes += block.data.len();
+        if self.batch_bytes >= BATCH_BYTES {
+            self.batch_bytes = 0;
+            if let Some(b) = self.batch.take() {
+                b.commit()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn tree(&mut self) -> &mut DirectoryBuilder {
+        let version = self.config.cid_version;
+        self.tree
+            .get_or_insert_with(|| DirectoryBuilder::new(version))
+    }
+
+    /// Imports one file from `reader`; `path` is its name, `/`-separated under a directory
+    /// being added. `progress` hears the bytes read so far.
+    pub fn file(
+        &mut self,
+        path: &str,
+        reader: &mut dyn Read,
+        progress: &mut dyn FnMut(u64),
+    ) -> OpResult<ImportedNode> {
+        let mut importer =
+            FileImporter::new(self.config).map_err(|e| OpError::client(e.to_string()))?;
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut total = 0u64;
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(OpError::server(format!("reading {path}: {e}"))),
+            };
+            total += n as u64;
+            progress(total);
+            importer.write_all(&buf[..n], &mut |b| self.put(&b))?;
+        }
+        let node = importer.finish_into(&mut |b| self.put(&b))?;
+        self.entries.push(entry(path, &node));
+        if path.contains('/') || self.tree.is_some() {
+            let tree = self.tree();
+            tree.add(path, node)
+                .map_err(|e| OpError::client(e.to_string()))?;
+        } else if self.single.is_some() {
+            return Err(OpError::client(
+                "several files without a directory: add a directory (-r) instead",
+            ));
+        } else {
+            self.single = Some((path.to_owned(), node));
+        }
+        Ok(node)
+    }
+
+    /// Adds a directory at `path` (`/`-separated), empty unless files are added under it.
+    pub fn directory(&mut self, path: &str) -> OpResult<()> {
+        if let Some((name, node)) = self.single.take() {
+            self.tree()
+                .add(&name, node)
+                .map_err(|e| OpError::client(e.to_string()))?;
+        }
+        self.tree()
+            .add_directory(path)
+            .map_err(|e| OpError::client(e.to_string()))
+    }
+
+    /// Builds the directories, pins the root, commits; returns an entry for each file and
+    /// directory, the root last.
+    pub fn finish(mut self) -> OpResult<Vec<AddedEntry>> {
+        let root = match (self.tree.take(), self.single.take()) {
+            (Some(tree), _) => {
+                let mut dirs: Vec<(String, ImportedNode)> = Vec::new();
+                let mut blocks = Vec::new();
+                tree.finish_with(
+                    &mut |b| {
+                        blocks.push(b);
+                        Ok::<(), OpError>(())
+                    },
+                    &mut |path, node| dirs.push((path.to_owned(), *node)),
+                )
+                .map_err(|e| OpError::server(format!("building the directories: {e:?}")))?;
+                for b in &blocks {
+                    self.put(b)?;
+                }
+                // The top directory is the root when everything is under one (`add -r dir`).
+                let top: Vec<&(String, ImportedNode)> = dirs
+                    .iter()
+                    .filter(|(p, _)| !p.is_empty() && !p.contains('/'))
+                    .collect();
+                let single_top = top.len() == 1 && self.entries.iter().all(|e| e.name.contains('/'));
+                let root_path = if single_top { top[0].0.clone() } else { String::new() };
+                let mut root = None;
+                for (path, node) in &dirs {
+                    if path.is_empty() && single_top {
+                        continue;
+                    }
+                    self.entries.push(entry(path, node));
+                    if *path == root_path {
+                        root = Some(*node);
+                    }
+                }
+                root.ok_or_else(|| OpError::server("the import made no root directory"))?
+            }
+            (None, Some((_, node))) => node,
+            (None, None) => return Err(OpError::client("nothing to add")),
+        };
+        let mut batch = match self.batch.take() {
+            Some(b) => b,
+            None => self.store.batch()?,
+        };
+        if self.pin {
+            batch.pin(&root.cid, PinMode::Recursive)?;
+        }
+        batch.commit()?;
+        Ok(self.entries)
+    }
+}
+
+fn entry(path: &str, node: &ImportedNode) -> AddedEntry {
+    AddedEntry {
+        name: path.to_owned(),
+        hash: node.cid.to_string(),
+        size: node.tsize.to_string(),
+    }
+}
+
+/// Fetches missing blocks for an export: the daemon's Bitswap, driven from a blocking thread.
+#[derive(Clone, Debug)]
+pub struct Fetcher {
+    /// The daemon's Bitswap.
+    pub exchange: Exchange,
+    /// The runtime it runs on.
+    pub runtime: tokio::runtime::Handle,
+    /// How long one block may take.
+    pub timeout: Duration,
+}
+
+/// Where an export reads blocks: the store, then Bitswap when a [`Fetcher`] is given.
+#[derive(Debug)]
+pub struct Source<'a> {
+    /// The repo's store.
+    pub store: &'a Store,
+    /// Bitswap, in a daemon.
+    pub fetcher: Option<Fetcher>,
+}
+
+impl BlockSource for Source<'_> {
+    type Error = OpError;
+
+    fn read_block(&mut self, cid: &Cid, out: &mut [u8]) -> OpResult<Option<usize>> {
+        let mut data = self.store.get(cid)?;
+        if data.is_none()
+            && let Some(f) = &self.fetcher
+        {
+            f.runtime
+                .block_on(f.exchange.fetch(*cid, f.timeout))
+                .map_err(|e| OpError::server(format!("cannot fetch {cid}: {e}")))?;
+            data = self.store.get(cid)?;
+        }
+        let Some(data) = data else {
+            return Ok(None);
+        };
+        let dst = out
+            .get_mut(..data.len())
+            .ok_or_else(|| OpError::server(format!("block {cid} is too large")))?;
+        dst.copy_from_slice(&data);
+        Ok(Some(data.len()))
+    }
+}
+
+/// What an export writes to: a byte stream (`cat`), a tar archive (`get` over the API), the
+/// file system (`get` on the repo).
+pub trait Sink {
+    /// A directory at `path` (`/`-separated, the root's name first).
+    fn directory(&mut self, path: &str) -> OpResult<()>;
+    /// A file of `size` bytes at `path`; its bytes follow in [`Sink::data`].
+    fn file(&mut self, path: &str, size: u64) -> OpResult<()>;
+    /// Bytes of the current file.
+    fn data(&mut self, bytes: &[u8]) -> OpResult<()>;
+    /// The current file is complete.
+    fn end_file(&mut self) -> OpResult<()>;
+}
+
+/// A name from a directory, checked to be one path component.
+fn safe_name(name: &[u8]) -> OpResult<&str> {
+    match std::str::from_utf8(name) {
+        Ok(n) if !n.is_empty() && n != "." && n != ".." && !n.contains(['/', '\\', '\0']) => {
+            Ok(n)
+        }
+        _ => Err(OpError::server(format!(
+            "the DAG holds an entry named {:?}, which is not a valid file name",
+            String::from_utf8_lossy(name)
+        ))),
+    }
+}
+
+/// What `cid` is (file or directory) and, for files, its size.
+pub fn node_kind(source: &mut Source<'_>, cid: &Cid) -> OpResult<(NodeKind, Option<u64>)> {
+    let mut buf = vec![0u8; MAX_BLOCK_LEN];
+    let len = source
+        .read_block(cid, &mut buf)?
+        .ok_or_else(|| OpError::client(format!("block {cid} is not in the repo")))?;
+    let info = NodeInfo::parse(cid, &buf[..len])
+        .map_err(|e| OpError::client(format!("{cid} is not a UnixFS file or directory: {e}")))?;
+    Ok((info.kind, info.file_size))
+}
+
+/// Exports the DAG under `root` to `sink`, the root named `name`.
+pub fn export(source: &mut Source<'_>, root: Cid, name: &str, sink: &mut dyn Sink) -> OpResult<()> {
+    let mut buf = vec![0u8; MAX_BLOCK_LEN];
+    let mut pending = vec![(name.to_owned(), root)];
+    while let Some((path, cid)) = pending.pop() {
+        let (kind, size) = node_kind(source, &cid)?;
+        match kind {
+            NodeKind::RawLeaf | NodeKind::File => {
+                sink.file(&path, size.unwrap_or(0))?;
+                let mut exporter = FileExporter::<DEPTH>::new(cid);
+                while let Some(chunk) = exporter
+                    .next_chunk(&mut *source, &mut buf)
+                    .map_err(|e| OpError::server(format!("exporting {path}: {e}")))?
+                {
+                    sink.data(chunk)?;
+                }
+                sink.end_file()?;
+            }
+            NodeKind::Directory | NodeKind::HamtShard => {
+                sink.directory(&path)?;
+                let mut lister = DirectoryLister::<DEPTH>::new(cid);
+                let mut children = Vec::new();
+                while let Some(entry) = lister
+                    .next_entry(&mut *source, &mut buf)
+                    .map_err(|e| OpError::server(format!("listing {path}: {e}")))?
+                {
+                    children.push((format!("{path}/{}", safe_name(entry.name)?), entry.cid));
+                }
+                // Popped from the end: push in reverse for name order.
+                pending.extend(children.into_iter().rev());
+            }
+            NodeKind::Symlink | NodeKind::Metadata => {
+                tracing::warn!(%path, "skipping a symlink or metadata node (not supported yet)");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `cat`: a file's bytes to a writer.
+#[derive(Debug)]
+pub struct CatSink<W: Write>(pub W);
+
+impl<W: Write> Sink for CatSink<W> {
+    fn directory(&mut self, path: &str) -> OpResult<()> {
+        Err(OpError::client(format!(
+            "{path} is a directory: use `get` for directories"
+        )))
+    }
+
+    fn file(&mut self, _path: &str, _size: u64) -> OpResult<()> {
+        Ok(())
+    }
+
+    fn data(&mut self, bytes: &[u8]) -> OpResult<()> {
+        self.0
+            .write_all(bytes)
+            .map_err(|e| OpError::server(format!("writing the output: {e}")))
+    }
+
+    fn end_file(&mut self) -> OpResult<()> {
+        Ok(())
+    }
+}
+
+/// `get` over the API: a tar archive (as kubo's), the root entry named by its CID.
+#[derive(Debug)]
+pub struct TarSink<W: Write> {
+    out: W,
+    written: u64,
+}
+
+impl<W: Write> TarSink<W> {
+    /// A tar writer over `out`.
+    pub fn new(out: W) -> Self {
+        TarSink { out, written: 0 }
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> OpResult<()> {
+        self.out
+            .write_all(bytes)
+            .map_err(|e| OpError::server(format!("writing the archive: {e}")))
+    }
+
+    fn header(&mut self, path: &str, size: u64, kind: tar::EntryType) -> OpResult<()> {
+        let mut header = tar::Header::new_ustar();
+        header
+            .set_path(path)
+            .map_err(|e| OpError::server(format!("{path}: {e}")))?;
+        header.set_size(size);
+        header.set_entry_type(kind);
+        header.set_mode(if kind == tar::EntryType::Directory {
+            0o755
+        } else {
+            0o644
+        });
+        header.set_cksum();
+        self.write(header.as_bytes())
+    }
+
+    /// Ends the archive (two empty records).
+    pub fn finish(mut self) -> OpResult<W> {
+        self.write(&[0u8; 1024])?;
+        Ok(self.out)
+    }
+}
+
+impl<W: Write> Sink for TarSink<W> {
+    fn directory(&mut self, path: &str) -> OpResult<()> {
+        self.header(&format!("{path}/"), 0, tar::EntryType::Directory)
+    }
+
+    fn file(&mut self, path: &str, size: u64) -> OpResult<()> {
+        self.written = 0;
+        self.header(path, size, tar::EntryType::Regular)
+    }
+
+    fn data(&mut self, bytes: &[u8]) -> OpResult<()> {
+        self.written += bytes.len() as u64;
+        self.write(bytes)
+    }
+
+    fn end_file(&mut self) -> OpResult<()> {
+        let pad = (512 - (self.written % 512) as usize) % 512;
+        self.write(&vec![0u8; pad])
+    }
+}
+
+/// `get` on the file system: the root becomes `path` itself.
+#[derive(Debug)]
+pub struct FsSink {
+    file: Option<std::fs::File>,
+    /// Bytes written, for progress.
+    pub written: u64,
+}
+
+impl FsSink {
+    /// A sink writing under the paths it is given.
+    pub fn new() -> Self {
+        FsSink {
+            file: None,
+            written: 0,
+        }
+    }
+}
+
+impl Default for FsSink {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Sink for FsSink {
+    fn directory(&mut self, path: &str) -> OpResult<()> {
+        std::fs::create_dir_all(path)
+            .map_err(|e| OpError::server(format!("cannot create {path}: {e}")))
+    }
+
+    fn file(&mut self, path: &str, _size: u64) -> OpResult<()> {
+        let file = std::fs::File::create(path)
+            .map_err(|e| OpError::server(format!("cannot create {path}: {e}")))?;
+        self.file = Some(file);
+        Ok(())
+    }
+
+    fn data(&mut self, bytes: &[u8]) -> OpResult<()> {
+        self.written += bytes.len() as u64;
+        match &mut self.file {
+            Some(f) => f
+                .write_all(bytes)
+                .map_err(|e| OpError::server(format!("writing: {e}"))),
+            None => Ok(()),
+        }
+    }
+
+    fn end_file(&mut self) -> OpResult<()> {
+        if let Some(f) = self.file.take() {
+            f.sync_all()
+                .map_err(|e| OpError::server(format!("writing: {e}")))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,292 @@
+//! `rhizo add`, `rhizo cat` and `rhizo get`: through the daemon's API when one runs (it fetches
+//! missing blocks from its peers), on the repo's store when none does. A progress bar shows on
+//! stderr when it is a terminal.
+
+use crate::api::client::ApiClient;
+use crate::api::ops::OpError;
+use crate::content::{self, AddedEntry, CatSink, FsSink, Import, Source};
+use crate::store::Store;
+use anyhow::{Context, Result, bail};
+use clap::{ArgAction, Args};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Component, Path, PathBuf};
+
+/// `rhizo add`'s options.
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// The file or directory to add.
+    pub path: PathBuf,
+    /// Adds a directory and everything under it.
+    #[arg(short, long)]
+    pub recursive: bool,
+    /// The CID version: 0 (kubo's default) or 1 (raw leaves unless --raw-leaves=false).
+    #[arg(long, default_value_t = 0, value_name = "VERSION")]
+    pub cid_version: u64,
+    /// Leaves as raw blocks (the default with --cid-version 1).
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_name = "BOOL")]
+    pub raw_leaves: Option<bool>,
+    /// The chunker: size-<bytes> (default size-262144).
+    #[arg(long, value_name = "CHUNKER")]
+    pub chunker: Option<String>,
+    /// Prints only the CIDs.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Prints only the root's CID.
+    #[arg(short = 'Q', long)]
+    pub quieter: bool,
+    /// Includes files whose names begin with a dot.
+    #[arg(short = 'H', long)]
+    pub hidden: bool,
+    /// Pins the root recursively (the default); --pin=false does not.
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
+          default_value_t = true, default_missing_value = "true", value_name = "BOOL")]
+    pub pin: bool,
+}
+
+/// One thing to add: a path inside the import, and the file on disk (`None`: a directory).
+type Item = (String, Option<PathBuf>);
+
+/// The files and directories under `path`, directories before their contents, names sorted.
+fn collect(path: &Path, recursive: bool, hidden: bool) -> Result<(Vec<Item>, u64)> {
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .map(str::to_owned)
+        .with_context(|| format!("{} has no usable file name", path.display()))?;
+    if meta.is_file() {
+        return Ok((vec![(name, Some(path.to_owned()))], meta.len()));
+    }
+    if !recursive {
+        bail!("{} is a directory: add it with -r", path.display());
+    }
+    let mut items = Vec::new();
+    let mut total = 0;
+    let mut pending = vec![(name, path.to_owned())];
+    while let Some((rel, dir)) = pending.pop() {
+        items.push((rel.clone(), None));
+        let mut entries: Vec<_> = std::fs::read_dir(&dir)
+            .with_context(|| format!("cannot list {}", dir.display()))?
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("cannot list {}", dir.display()))?;
+        entries.sort_by_key(|e| e.file_name());
+        let mut subdirs = Vec::new();
+        for entry in entries {
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                bail!("{}: a file name that is not UTF-8", entry.path().display());
+            };
+            if name.starts_with('.') && !hidden {
+                continue;
+            }
+            let kind = entry.file_type()?;
+            let child = format!("{rel}/{name}");
+            if kind.is_dir() {
+                subdirs.push((child, entry.path()));
+            } else if kind.is_file() {
+                total += entry.metadata()?.len();
+                items.push((child, Some(entry.path())));
+            } else {
+                tracing::warn!(path = %entry.path().display(), "skipping a symlink or special file");
+            }
+        }
+        pending.extend(subdirs.into_iter().rev());
+    }
+    Ok((items, total))
+}
+
+fn bar(total: Option<u64>) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = match total {
+        Some(t) => ProgressBar::new(t),
+        None => ProgressBar::new_spinner(),
+    };
+    let template = match total {
+        Some(_) => "{bytes}/{total_bytes} [{wide_bar}] {bytes_per_sec} {eta}",
+        None => "{spinner} {bytes} {bytes_per_sec}",
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+fn op<T>(result: Result<T, OpError>) -> Result<T> {
+    result.map_err(anyhow::Error::new)
+}
+
+/// Runs `rhizo add`.
+pub fn add(dir: &Path, args: AddArgs) -> Result<()> {
+    let (items, total) = collect(&args.path, args.recursive, args.hidden)?;
+    let config = op(content::importer_config(
+        args.cid_version,
+        args.raw_leaves,
+        args.chunker.as_deref(),
+    ))?;
+    let progress = bar(Some(total));
+    let entries: Vec<AddedEntry> = match ApiClient::for_repo(dir) {
+        Some(api) => {
+            let mut parts: Vec<(String, Option<Box<dyn Read>>)> = Vec::new();
+            for (name, file) in items {
+                let reader = match file {
+                    Some(path) => {
+                        let f = std::fs::File::open(&path)
+                            .with_context(|| format!("cannot open {}", path.display()))?;
+                        Some(Box::new(progress.wrap_read(f)) as Box<dyn Read>)
+                    }
+                    None => None,
+                };
+                parts.push((name, reader));
+            }
+            let version = args.cid_version.to_string();
+            let raw = config.raw_leaves.to_string();
+            let chunker = format!("size-{}", config.chunk_size);
+            let pin = args.pin.to_string();
+            let query = [
+                ("cid-version", version.as_str()),
+                ("raw-leaves", raw.as_str()),
+                ("chunker", chunker.as_str()),
+                ("pin", pin.as_str()),
+            ];
+            op(api.add(parts, &query))?
+        }
+        None => {
+            let store = Store::open(dir)?;
+            let mut import = Import::new(&store, config, args.pin);
+            let mut done = 0u64;
+            for (name, file) in items {
+                match file {
+                    None => op(import.directory(&name))?,
+                    Some(path) => {
+                        let mut f = std::fs::File::open(&path)
+                            .with_context(|| format!("cannot open {}", path.display()))?;
+                        let base = done;
+                        let mut seen = 0;
+                        op(import.file(&name, &mut f, &mut |n| {
+                            seen = n;
+                            progress.set_position(base + n);
+                        }))?;
+                        done += seen;
+                    }
+                }
+            }
+            op(import.finish())?
+        }
+    };
+    progress.finish_and_clear();
+    let mut out = std::io::stdout().lock();
+    if args.quieter {
+        if let Some(root) = entries.last() {
+            writeln!(out, "{}", root.hash)?;
+        }
+        return Ok(());
+    }
+    for e in &entries {
+        if args.quiet {
+            writeln!(out, "{}", e.hash)?;
+        } else {
+            writeln!(out, "added {} {}", e.hash, e.name)?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs `rhizo cat`.
+pub fn cat(dir: &Path, cid: &str, timeout: Option<&str>) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match ApiClient::for_repo(dir) {
+        Some(api) => {
+            let mut reader = op(api.cat(cid, timeout))?;
+            std::io::copy(&mut reader, &mut out).context("reading the file from the daemon")?;
+        }
+        None => {
+            let root = op(crate::api::ops::parse_cid(cid))?;
+            let store = Store::open(dir)?;
+            let mut source = Source {
+                store: &store,
+                fetcher: None,
+            };
+            op(content::export(
+                &mut source,
+                root,
+                cid,
+                &mut CatSink(&mut out),
+            ))?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Runs `rhizo get`: the file or directory `cid` written at `output` (default: the CID).
+pub fn get(dir: &Path, cid: &str, output: Option<&Path>, timeout: Option<&str>) -> Result<()> {
+    let output = output.map_or_else(|| PathBuf::from(cid), Path::to_owned);
+    if output.exists() {
+        bail!(
+            "{} exists already: choose another path with -o",
+            output.display()
+        );
+    }
+    let progress = bar(None);
+    match ApiClient::for_repo(dir) {
+        Some(api) => {
+            let reader = progress.wrap_read(op(api.get(cid, timeout))?);
+            unpack(reader, &output)?;
+        }
+        None => {
+            let root = op(crate::api::ops::parse_cid(cid))?;
+            let store = Store::open(dir)?;
+            let mut source = Source {
+                store: &store,
+                fetcher: None,
+            };
+            let name = output
+                .to_str()
+                .context("the output path is not UTF-8")?
+                .to_owned();
+            op(content::export(&mut source, root, &name, &mut FsSink::new()))?;
+        }
+    }
+    progress.finish_and_clear();
+    println!("Saving file(s) to {}", output.display());
+    Ok(())
+}
+
+/// Unpacks `get`'s tar archive at `output`: its first path component (the CID) becomes
+/// `output`; paths with `..` or a root are refused.
+fn unpack(reader: impl Read, output: &Path) -> Result<()> {
+    let mut archive = tar::Archive::new(reader);
+    for entry in archive.entries().context("reading the archive")? {
+        let mut entry = entry.context("reading the archive")?;
+        let path = entry.path().context("reading the archive")?.into_owned();
+        let mut parts = path.components();
+        parts.next();
+        let mut target = output.to_owned();
+        for part in parts {
+            match part {
+                Component::Normal(p) => target.push(p),
+                Component::CurDir => {}
+                _ => bail!("the archive holds an unsafe path: {}", path.display()),
+            }
+        }
+        if entry.header().entry_type().is_dir() {
+            std::fs::create_dir_all(&target)
+                .with_context(|| format!("cannot create {}", target.display()))?;
+        } else {
+            if let Some(parent) = target.parent()
+                && !parent.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(parent)?;
+            }
+            let mut file = std::fs::File::create(&target)
+                .with_context(|| format!("cannot create {}", target.display()))?;
+            std::io::copy(&mut entry, &mut file)
+                .with_context(|| format!("writing {}", target.display()))?;
+        }
+    }
+    Ok(())
+}
