@@ -57,7 +57,7 @@ fn collect(path: &Path, recursive: bool, hidden: bool) -> Result<(Vec<Item>, u64
         .and_then(|n| n.to_str())
         .map(str::to_owned)
         .with_context(|| format!("{} has no usable file name", path.display()))?;
-    if meta.is_file() {
+    if !meta.is_dir() {
         return Ok((vec![(name, Some(path.to_owned()))], meta.len()));
     }
     if !recursive {
