@@ -197,16 +197,27 @@ impl<'s> Import<'s> {
                     &mut |path, node| dirs.push((path.to_owned(), *node)),
                 )
                 .map_err(|e| OpError::server(format!("building the directories: {e:?}")))?;
-                for b in &blocks {
-                    self.put(b)?;
-                }
-                // The top directory is the root when everything is under one (`add -r dir`).
+                // The top directory is the root when everything is under one (`add -r dir`):
+                // the wrapper around it is then not stored.
                 let top: Vec<&(String, ImportedNode)> = dirs
                     .iter()
                     .filter(|(p, _)| !p.is_empty() && !p.contains('/'))
                     .collect();
-                let single_top = top.len() == 1 && self.entries.iter().all(|e| e.name.contains('/'));
-                let root_path = if single_top { top[0].0.clone() } else { String::new() };
+                let single_top =
+                    top.len() == 1 && self.entries.iter().all(|e| e.name.contains('/'));
+                let root_path = if single_top {
+                    top[0].0.clone()
+                } else {
+                    String::new()
+                };
+                let wrapper = dirs.iter().find(|(p, _)| p.is_empty()).map(|(_, n)| n.cid);
+                for b in &blocks {
+                    let only_wrapper = Some(b.cid) == wrapper
+                        && !dirs.iter().any(|(p, n)| !p.is_empty() && n.cid == b.cid);
+                    if !(single_top && only_wrapper) {
+                        self.put(b)?;
+                    }
+                }
                 let mut root = None;
                 for (path, node) in &dirs {
                     if path.is_empty() && single_top {
@@ -302,9 +313,7 @@ pub trait Sink {
 /// A name from a directory, checked to be one path component.
 fn safe_name(name: &[u8]) -> OpResult<&str> {
     match std::str::from_utf8(name) {
-        Ok(n) if !n.is_empty() && n != "." && n != ".." && !n.contains(['/', '\\', '\0']) => {
-            Ok(n)
-        }
+        Ok(n) if !n.is_empty() && n != "." && n != ".." && !n.contains(['/', '\\', '\0']) => Ok(n),
         _ => Err(OpError::server(format!(
             "the DAG holds an entry named {:?}, which is not a valid file name",
             String::from_utf8_lossy(name)
@@ -504,5 +513,92 @@ impl Sink for FsSink {
                 .map_err(|e| OpError::server(format!("writing: {e}")))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn importer_settings_follow_kubo() {
+        let v0 = importer_config(0, None, None).unwrap();
+        assert_eq!(v0, ImporterConfig::kubo());
+        let v1 = importer_config(1, None, Some("size-1048576")).unwrap();
+        assert!(v1.raw_leaves);
+        assert_eq!(v1.chunk_size, 1_048_576);
+        assert!(!importer_config(1, Some(false), None).unwrap().raw_leaves);
+        assert!(importer_config(2, None, None).is_err());
+        assert!(importer_config(0, None, Some("rabin")).is_err());
+        assert!(importer_config(0, None, Some("size-0")).is_err());
+        assert!(importer_config(0, None, Some("size-99999999")).is_err());
+    }
+
+    #[test]
+    fn names_from_a_dag_stay_inside_the_output() {
+        assert_eq!(safe_name(b"photo.jpg").unwrap(), "photo.jpg");
+        for bad in [&b""[..], b".", b"..", b"a/b", b"..\\x", b"nul\0", b"\xff"] {
+            assert!(safe_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_tree_round_trips_through_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut import = Import::new(&store, ImporterConfig::kubo(), true);
+        import.directory("top/empty").unwrap();
+        import
+            .file("top/a.txt", &mut &b"alpha"[..], &mut |_| {})
+            .unwrap();
+        import
+            .file("top/sub/b.bin", &mut &vec![7u8; 300_000][..], &mut |_| {})
+            .unwrap();
+        let entries = import.finish().unwrap();
+        let root = entries.last().unwrap();
+        assert_eq!(root.name, "top");
+        let root: Cid = root.hash.parse().unwrap();
+        let mut tar = TarSink::new(Vec::new());
+        let mut source = Source {
+            store: &store,
+            fetcher: None,
+        };
+        export(&mut source, root, "top", &mut tar).unwrap();
+        let archive = tar.finish().unwrap();
+        let mut names = Vec::new();
+        let mut reader = tar::Archive::new(&archive[..]);
+        for entry in reader.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let mut data = Vec::new();
+            entry.read_to_end(&mut data).unwrap();
+            names.push((entry.path().unwrap().display().to_string(), data.len()));
+        }
+        assert_eq!(
+            names,
+            [
+                ("top/".to_owned(), 0),
+                ("top/a.txt".to_owned(), 5),
+                ("top/empty/".to_owned(), 0),
+                ("top/sub/".to_owned(), 0),
+                ("top/sub/b.bin".to_owned(), 300_000),
+            ]
+        );
+        let mut out = Vec::new();
+        let file: Cid = entries[0].hash.parse().unwrap();
+        export(&mut source, file, "a", &mut CatSink(&mut out)).unwrap();
+        assert_eq!(out, b"alpha");
+        assert!(export(&mut source, root, "top", &mut CatSink(Vec::new())).is_err());
+        // The recursive pin holds: gc keeps everything.
+        assert!(store.gc().unwrap().removed.is_empty());
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_settings_and_names_never_panic(text in ".{0,40}", bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let _ = importer_config(0, None, Some(&text));
+            let _ = safe_name(&bytes);
+            let _ = safe_name(text.as_bytes());
+        }
     }
 }

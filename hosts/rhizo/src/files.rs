@@ -248,7 +248,12 @@ pub fn get(dir: &Path, cid: &str, output: Option<&Path>, timeout: Option<&str>) 
                 .to_str()
                 .context("the output path is not UTF-8")?
                 .to_owned();
-            op(content::export(&mut source, root, &name, &mut FsSink::new()))?;
+            op(content::export(
+                &mut source,
+                root,
+                &name,
+                &mut FsSink::new(),
+            ))?;
         }
     }
     progress.finish_and_clear();

@@ -41,7 +41,10 @@ impl Daemon {
             .arg(repo)
             .args(["daemon", "--listen", "/ip4/127.0.0.1/tcp/0"])
             .args(["--api", "/ip4/127.0.0.1/tcp/0"])
-            .env("RHIZO_LOG", std::env::var("TEST_RHIZO_LOG").unwrap_or("warn".into()))
+            .env(
+                "RHIZO_LOG",
+                std::env::var("TEST_RHIZO_LOG").unwrap_or("warn".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -128,7 +131,11 @@ fn blocks(seed: u64, count: usize, len: usize) -> Vec<(Cid, Vec<u8>)> {
 fn seed_repo(dir: &Path, blocks: &[(Cid, Vec<u8>)]) {
     let store = Store::open(dir).expect("the store opens");
     store
-        .put_many(blocks.iter().map(|(cid, data)| Block::verify(*cid, data).unwrap()))
+        .put_many(
+            blocks
+                .iter()
+                .map(|(cid, data)| Block::verify(*cid, data).unwrap()),
+        )
         .expect("the blocks are stored");
 }
 
@@ -197,7 +204,9 @@ fn a_fetch_spreads_over_two_providers_and_survives_one_killed() {
     provider_a.child.wait().unwrap();
     let at_kill = at_kill.expect("set above");
     for worker in workers {
-        worker.join().expect("every block arrives, with the right bytes");
+        worker
+            .join()
+            .expect("every block arrives, with the right bytes");
     }
     let stat = api.bitswap_stat().unwrap();
     let from = |stat: &rhizo::exchange::BitswapStat, peer: &str| {
@@ -210,10 +219,19 @@ fn a_fetch_spreads_over_two_providers_and_survives_one_killed() {
         from(&stat, &a),
         from(&stat, &b)
     );
-    assert!(at_kill.blocks_received < 200, "the fetch ended before the kill");
-    assert!(from(&at_kill, &a) > 0 && from(&at_kill, &b) > 0, "{at_kill:?}");
+    assert!(
+        at_kill.blocks_received < 200,
+        "the fetch ended before the kill"
+    );
+    assert!(
+        from(&at_kill, &a) > 0 && from(&at_kill, &b) > 0,
+        "{at_kill:?}"
+    );
     assert_eq!(stat.blocks_received, 200, "{stat:?}");
-    assert!(from(&stat, &b) > from(&at_kill, &b), "B carried on: {stat:?}");
+    assert!(
+        from(&stat, &b) > from(&at_kill, &b),
+        "B carried on: {stat:?}"
+    );
     // A is gone from the swarm; the fetcher's repo holds every block.
     wait_until("A to leave the swarm", Duration::from_secs(10), || {
         api.swarm_peers().unwrap().peers.len() == 1
@@ -254,7 +272,10 @@ fn message(write: impl FnOnce(&mut MessageWriter<'_>)) -> Vec<u8> {
 /// Returns once its connection to the daemon has ended.
 async fn corrupt_provider(mut listener: rhizo_tokio::Listener) -> usize {
     let mut conn = listener.accept().await.expect("the daemon dials");
-    let mut inbound = conn.accept_stream().await.expect("the daemon opens a stream");
+    let mut inbound = conn
+        .accept_stream()
+        .await
+        .expect("the daemon opens a stream");
     let mut out = conn.open_stream(PROTOCOL_1_2_0).await.unwrap();
     let mut buf = Vec::new();
     let mut corrupt_sent = 0;
@@ -322,9 +343,11 @@ fn a_provider_of_corrupt_blocks_is_cut_off_and_the_fetch_completes_elsewhere() {
     let addr = fetcher.api;
     let key = cid.to_string();
     let fetch = std::thread::spawn(move || ApiClient::new(addr).block_get(&key, Some("30s")));
-    wait_until("the corrupt provider to be cut off", Duration::from_secs(20), || {
-        api.bitswap_stat().unwrap().peers_cut_off == 1
-    });
+    wait_until(
+        "the corrupt provider to be cut off",
+        Duration::from_secs(20),
+        || api.bitswap_stat().unwrap().peers_cut_off == 1,
+    );
     let sent = runtime
         .block_on(async { tokio::time::timeout(Duration::from_secs(15), corrupt).await })
         .expect("the corrupt provider's connection ends")
@@ -332,7 +355,11 @@ fn a_provider_of_corrupt_blocks_is_cut_off_and_the_fetch_completes_elsewhere() {
     assert!(sent >= 1, "the corrupt provider was asked for the block");
     let me = host.peer_id().to_base58_string();
     assert!(
-        api.swarm_peers().unwrap().peers.iter().all(|p| p.peer != me),
+        api.swarm_peers()
+            .unwrap()
+            .peers
+            .iter()
+            .all(|p| p.peer != me),
         "the corrupt provider is no longer connected"
     );
     // No corrupt bytes were stored.
@@ -409,4 +436,123 @@ fn wantlist_floods_and_oversized_messages_are_cut_off() {
         eprintln!("daemon RSS: {before} KiB before, {after} KiB after");
         assert!(after < before + 64 * 1024, "{before} KiB -> {after} KiB");
     }
+}
+
+/// `rhizo --repo <repo> <args>`: its stdout, or the test fails with its stderr.
+fn rhizo_ok(repo: &Path, args: &[&str]) -> String {
+    let out = Command::new(RHIZO)
+        .arg("--repo")
+        .arg(repo)
+        .args(args)
+        .env("RHIZO_LOG", "warn")
+        .output()
+        .expect("the rhizo binary runs");
+    assert!(
+        out.status.success(),
+        "rhizo {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A small tree: a multi-block file, an empty file, a nested file, an empty directory.
+fn make_tree(root: &Path) {
+    std::fs::create_dir_all(root.join("sub/deeper")).unwrap();
+    std::fs::create_dir_all(root.join("empty")).unwrap();
+    let big: Vec<u8> = blocks(3, 1, 700_000).remove(0).1;
+    std::fs::write(root.join("big.bin"), big).unwrap();
+    std::fs::write(root.join("nothing"), b"").unwrap();
+    std::fs::write(root.join("sub/deeper/note.txt"), b"nested\n").unwrap();
+}
+
+fn assert_same_tree(a: &Path, b: &Path) {
+    let mut names_a: Vec<_> = std::fs::read_dir(a)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    let mut names_b: Vec<_> = std::fs::read_dir(b)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names_a.sort();
+    names_b.sort();
+    assert_eq!(names_a, names_b, "{} vs {}", a.display(), b.display());
+    for name in names_a {
+        let (x, y) = (a.join(&name), b.join(&name));
+        if x.is_dir() {
+            assert_same_tree(&x, &y);
+        } else {
+            assert!(
+                std::fs::read(&x).unwrap() == std::fs::read(&y).unwrap(),
+                "{}",
+                x.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn add_cat_get_on_a_repo_and_across_daemons() {
+    let work = tempfile::tempdir().unwrap();
+    let tree = work.path().join("tree");
+    make_tree(&tree);
+    let (repo_a, repo_b) = (work.path().join("a"), work.path().join("b"));
+
+    // No daemon: add -r, cat, get on the repo itself.
+    let out = rhizo_ok(&repo_a, &["add", "-r", tree.to_str().unwrap()]);
+    let root = out
+        .lines()
+        .last()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    assert!(out.lines().last().unwrap().ends_with(" tree"), "{out}");
+    assert!(out.contains(" tree/sub/deeper/note.txt\n"), "{out}");
+    let note = out
+        .lines()
+        .find(|l| l.ends_with("tree/sub/deeper/note.txt"))
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    assert_eq!(rhizo_ok(&repo_a, &["cat", &note]), "nested\n");
+    let copy = work.path().join("copy-local");
+    rhizo_ok(&repo_a, &["get", &root, "-o", copy.to_str().unwrap()]);
+    assert_same_tree(&tree, &copy);
+    assert!(rhizo_ok(&repo_a, &["pin", "ls", "-t", "recursive"]).contains(&root));
+    // The recursive pin keeps the whole DAG (dag-pb links are read): gc removes nothing.
+    assert_eq!(rhizo_ok(&repo_a, &["repo", "gc", "-q"]), "");
+
+    // Two daemons: B fetches A's directory with get, and a file with cat.
+    let a = Daemon::start(&repo_a);
+    let b = Daemon::start(&repo_b);
+    rhizo_ok(&repo_b, &["swarm", "connect", &a.p2p]);
+    assert!(rhizo_ok(&repo_b, &["swarm", "peers"]).contains(&a.peer_id()));
+    let copy = work.path().join("copy-fetched");
+    rhizo_ok(
+        &repo_b,
+        &[
+            "get",
+            &root,
+            "-o",
+            copy.to_str().unwrap(),
+            "--timeout",
+            "30s",
+        ],
+    );
+    assert_same_tree(&tree, &copy);
+    assert_eq!(rhizo_ok(&repo_b, &["cat", &note]), "nested\n");
+    // A directory is not cat-able; the error says what to do.
+    let out = Command::new(RHIZO)
+        .arg("--repo")
+        .arg(&repo_b)
+        .args(["cat", &root])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("use get"));
+    drop(b);
 }

@@ -33,7 +33,11 @@ struct Helia {
 impl Helia {
     fn start() -> Helia {
         let modules = js_dir().join("node_modules").join("helia");
-        assert!(modules.is_dir(), "{} is missing: {INSTALL}", modules.display());
+        assert!(
+            modules.is_dir(),
+            "{} is missing: {INSTALL}",
+            modules.display()
+        );
         let mut child = Command::new("node")
             .current_dir(js_dir())
             .args(["--import", "./with-resolvers.mjs", "helia-peer.mjs"])
@@ -177,7 +181,11 @@ fn base64(data: &[u8]) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -201,7 +209,11 @@ fn unbase64(text: &str) -> Vec<u8> {
     };
     let mut out = Vec::new();
     for chunk in text.as_bytes().chunks(4) {
-        let digits: Vec<u8> = chunk.iter().filter(|&&c| c != b'=').map(|&c| value(c)).collect();
+        let digits: Vec<u8> = chunk
+            .iter()
+            .filter(|&&c| c != b'=')
+            .map(|&c| value(c))
+            .collect();
         let n = digits
             .iter()
             .enumerate()
@@ -220,7 +232,10 @@ fn bitswap_with_helia_both_ways() {
     let _daemon = start_daemon(&repo);
     let mut helia = Helia::start();
     let ready = helia.expect("ready");
-    let helia_addr = ready["addrs"][0].as_str().expect("helia listens").to_owned();
+    let helia_addr = ready["addrs"][0]
+        .as_str()
+        .expect("helia listens")
+        .to_owned();
     let helia_id = ready["peerId"].as_str().unwrap().to_owned();
     assert_eq!(
         text(rhizo(&repo, &["swarm", "connect", &helia_addr])),
@@ -255,7 +270,15 @@ fn bitswap_with_helia_both_ways() {
     std::fs::write(&path, &file).unwrap();
     let mine = text(rhizo(
         &repo,
-        &["add", "-Q", "--cid-version", "1", "--chunker", "size-1048576", path.to_str().unwrap()],
+        &[
+            "add",
+            "-Q",
+            "--cid-version",
+            "1",
+            "--chunker",
+            "size-1048576",
+            path.to_str().unwrap(),
+        ],
     ));
     assert_eq!(mine, cid);
 
@@ -264,7 +287,10 @@ fn bitswap_with_helia_both_ways() {
     helia.send(json!({"cmd": "add", "data": base64(&block), "cidVersion": 1, "rawLeaves": true}));
     let cid = helia.expect("added")["cid"].as_str().unwrap().to_owned();
     assert!(cid.starts_with("bafkrei"), "{cid}");
-    assert_eq!(rhizo(&repo, &["block", "get", &cid, "--timeout", "30s"]), block);
+    assert_eq!(
+        rhizo(&repo, &["block", "get", &cid, "--timeout", "30s"]),
+        block
+    );
     let stat = text(rhizo(&repo, &["bitswap", "stat", "--json"]));
     let stat: Value = serde_json::from_str(&stat).unwrap();
     assert!(

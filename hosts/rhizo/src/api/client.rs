@@ -8,12 +8,12 @@ use super::ops::{
     BlockStat, ErrorKind, GcKey, OpError, OpResult, PinList, Pins, RepoStat, VerifyResult,
 };
 use super::{API_FILE, ErrorBody, PREFIX, Strings, SwarmPeers, VersionInfo};
-use crate::exchange::BitswapStat;
 use crate::client::IdOutput;
 use crate::content::AddedEntry;
-use std::io::Read;
+use crate::exchange::BitswapStat;
 use rhizo_core::block::MAX_BLOCK_LEN;
 use serde::de::DeserializeOwned;
+use std::io::Read;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;

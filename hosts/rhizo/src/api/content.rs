@@ -113,14 +113,8 @@ async fn stream_export(
         runtime: tokio::runtime::Handle::current(),
         timeout,
     });
-    let prefetch = (!offline).then(|| {
-        tokio::spawn(prefetch(
-            exchange,
-            Arc::clone(&state.store),
-            root,
-            timeout,
-        ))
-    });
+    let prefetch = (!offline)
+        .then(|| tokio::spawn(prefetch(exchange, Arc::clone(&state.store), root, timeout)));
     let (tx, mut rx) = mpsc::channel(STREAM_QUEUE);
     let store = Arc::clone(&state.store);
     tokio::task::spawn_blocking(move || {
@@ -163,7 +157,10 @@ async fn root_kind(state: &Arc<ApiState>, args: &Args, root: Cid) -> ApiResult<N
 }
 
 /// `cat`: a file's bytes.
-pub async fn cat(State(state): State<Arc<ApiState>>, Query(args): Query<Args>) -> ApiResult<Response> {
+pub async fn cat(
+    State(state): State<Arc<ApiState>>,
+    Query(args): Query<Args>,
+) -> ApiResult<Response> {
     let root = root_arg(&args)?;
     if matches!(
         root_kind(&state, &args, root).await?,
@@ -178,14 +175,23 @@ pub async fn cat(State(state): State<Arc<ApiState>>, Query(args): Query<Args>) -
 }
 
 /// `get`: a tar archive of the file or directory, its root named by the CID.
-pub async fn get(State(state): State<Arc<ApiState>>, Query(args): Query<Args>) -> ApiResult<Response> {
+pub async fn get(
+    State(state): State<Arc<ApiState>>,
+    Query(args): Query<Args>,
+) -> ApiResult<Response> {
     let root = root_arg(&args)?;
     root_kind(&state, &args, root).await?;
-    stream_export(&state, &args, root, "application/x-tar", move |source, w| {
-        let mut tar = TarSink::new(w);
-        content::export(source, root, &root.to_string(), &mut tar)?;
-        tar.finish().map(drop)
-    })
+    stream_export(
+        &state,
+        &args,
+        root,
+        "application/x-tar",
+        move |source, w| {
+            let mut tar = TarSink::new(w);
+            content::export(source, root, &root.to_string(), &mut tar)?;
+            tar.finish().map(drop)
+        },
+    )
     .await
 }
 
@@ -321,4 +327,24 @@ pub async fn add(
         .map_err(|e| OpError::server(format!("the import task failed: {e}")))?;
     sent?;
     Ok(json_lines(&entries.map_err(ApiError)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn percent_escapes_decode() {
+        assert_eq!(percent_decode("dir%2Fa%20b.txt"), "dir/a b.txt");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_names_never_panic(text in ".{0,60}") {
+            let _ = percent_decode(&text);
+        }
+    }
 }

@@ -494,7 +494,8 @@ async fn swarm_connect(
     }
     let mut strings = Vec::new();
     for text in addrs {
-        let target = crate::addr::parse_dial(text).map_err(|e| OpError::client(format!("{e:#}")))?;
+        let target =
+            crate::addr::parse_dial(text).map_err(|e| OpError::client(format!("{e:#}")))?;
         let peer = state
             .swarm
             .connect(target)

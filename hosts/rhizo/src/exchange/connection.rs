@@ -20,10 +20,7 @@ static NEXT_KEY: AtomicU32 = AtomicU32::new(0);
 const READ_CHUNK: usize = 64 * 1024;
 
 /// A request from the writer for a new outbound stream.
-type OpenRequest = (
-    ProtocolVersion,
-    oneshot::Sender<Result<RhizoStream, Error>>,
-);
+type OpenRequest = (ProtocolVersion, oneshot::Sender<Result<RhizoStream, Error>>);
 
 /// Runs Bitswap on `conn` until the connection ends, or until the engine cuts the peer off
 /// (then the connection is closed). Returns whether the peer was cut off.
