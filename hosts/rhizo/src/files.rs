@@ -15,7 +15,7 @@ use std::path::{Component, Path, PathBuf};
 /// `rhizo add`'s options.
 #[derive(Debug, Args)]
 pub struct AddArgs {
-    /// The file or directory to add.
+    /// The file or directory to add; `-` reads stdin (named by its CID, as kubo).
     pub path: PathBuf,
     /// Adds a directory and everything under it.
     #[arg(short, long)]
@@ -45,11 +45,26 @@ pub struct AddArgs {
     pub pin: bool,
 }
 
+/// The name of stdin's entry until its CID is known.
+const STDIN: &str = "-";
+
+/// Opens a file to add (`-`: stdin).
+fn open(path: &Path) -> Result<Box<dyn Read>> {
+    if path.as_os_str() == "-" {
+        return Ok(Box::new(std::io::stdin()));
+    }
+    let f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    Ok(Box::new(f))
+}
+
 /// One thing to add: a path inside the import, and the file on disk (`None`: a directory).
 type Item = (String, Option<PathBuf>);
 
 /// The files and directories under `path`, directories before their contents, names sorted.
 fn collect(path: &Path, recursive: bool, hidden: bool) -> Result<(Vec<Item>, u64)> {
+    if path.as_os_str() == "-" {
+        return Ok((vec![(STDIN.to_owned(), Some(path.to_owned()))], 0));
+    }
     let meta =
         std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
     let name = path
@@ -128,16 +143,12 @@ pub fn add(dir: &Path, args: AddArgs) -> Result<()> {
         args.chunker.as_deref(),
     ))?;
     let progress = bar(Some(total));
-    let entries: Vec<AddedEntry> = match ApiClient::for_repo(dir) {
+    let mut entries: Vec<AddedEntry> = match ApiClient::for_repo(dir) {
         Some(api) => {
             let mut parts: Vec<(String, Option<Box<dyn Read>>)> = Vec::new();
             for (name, file) in items {
                 let reader = match file {
-                    Some(path) => {
-                        let f = std::fs::File::open(&path)
-                            .with_context(|| format!("cannot open {}", path.display()))?;
-                        Some(Box::new(progress.wrap_read(f)) as Box<dyn Read>)
-                    }
+                    Some(path) => Some(Box::new(progress.wrap_read(open(&path)?)) as Box<dyn Read>),
                     None => None,
                 };
                 parts.push((name, reader));
@@ -162,8 +173,7 @@ pub fn add(dir: &Path, args: AddArgs) -> Result<()> {
                 match file {
                     None => op(import.directory(&name))?,
                     Some(path) => {
-                        let mut f = std::fs::File::open(&path)
-                            .with_context(|| format!("cannot open {}", path.display()))?;
+                        let mut f = open(&path)?;
                         let base = done;
                         let mut seen = 0;
                         op(import.file(&name, &mut f, &mut |n| {
@@ -178,6 +188,11 @@ pub fn add(dir: &Path, args: AddArgs) -> Result<()> {
         }
     };
     progress.finish_and_clear();
+    for e in &mut entries {
+        if e.name == STDIN {
+            e.name.clone_from(&e.hash);
+        }
+    }
     let mut out = std::io::stdout().lock();
     if args.quieter {
         if let Some(root) = entries.last() {

@@ -545,6 +545,24 @@ fn add_cat_get_on_a_repo_and_across_daemons() {
     );
     assert_same_tree(&tree, &copy);
     assert_eq!(rhizo_ok(&repo_b, &["cat", &note]), "nested\n");
+    // add - reads stdin, named by its CID as kubo does.
+    let mut child = Command::new(RHIZO)
+        .arg("--repo")
+        .arg(&repo_b)
+        .args(["add", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"from stdin").unwrap();
+    let added = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
+    let stdin_cid = added.split(' ').nth(1).unwrap().to_owned();
+    assert_eq!(added, format!("added {stdin_cid} {stdin_cid}\n"));
+    // pin add fetches what it pins: A has not seen B's stdin block.
+    assert!(rhizo_ok(&repo_a, &["pin", "add", &stdin_cid]).contains(&stdin_cid));
+    // block/stat reads the store only: the block is there now.
+    assert!(rhizo_ok(&repo_a, &["block", "stat", &stdin_cid]).contains("Size: 10"));
+    assert_eq!(rhizo_ok(&repo_a, &["cat", &stdin_cid]), "from stdin");
     // A directory is not cat-able; the error says what to do.
     let out = Command::new(RHIZO)
         .arg("--repo")

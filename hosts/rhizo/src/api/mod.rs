@@ -7,7 +7,8 @@
 //! `pin/ls`, `repo/stat`, `repo/gc`, `repo/verify`, `swarm/peers`, `swarm/connect`,
 //! `bitswap/stat`, `add`, `cat`, `get` (see [`content`]). `block/get` of a block the repo lacks fetches it over Bitswap from the
 //! connected peers (kubo's behaviour), for at most `timeout` (default [`DEFAULT_FETCH_TIMEOUT`];
-//! `offline=true` does not fetch). A new verb is a handler
+//! `offline=true` does not fetch); so do `pin/add` (the whole DAG when recursive), `cat` and
+//! `get`. A new verb is a handler
 //! (`async fn(State<Arc<ApiState>>, Query<Args>, ...) -> ApiResult<Response>`) and one
 //! `.route` line in [`router`]; handlers that touch the store run it through
 //! [`with_store`] (a blocking thread), those that need the node get it from [`ApiState`].
@@ -396,6 +397,22 @@ async fn pin_add(
 ) -> ApiResult<Response> {
     let cids = args.cids()?;
     let recursive = args.flag("recursive", true)?;
+    // As kubo: what is pinned is fetched first (the whole DAG for a recursive pin).
+    for cid in &cids {
+        ensure_block(&state, &args, *cid).await?;
+        if recursive && !args.flag("offline", false)? {
+            let timeout = args
+                .get("timeout")
+                .map_or(Ok(DEFAULT_FETCH_TIMEOUT), ops::parse_duration)?;
+            content::prefetch(
+                state.swarm.exchange().clone(),
+                Arc::clone(&state.store),
+                *cid,
+                timeout,
+            )
+            .await;
+        }
+    }
     let pins = with_store(&state, move |s| ops::pin_add(s, &cids, recursive)).await?;
     Ok(axum::Json(pins).into_response())
 }

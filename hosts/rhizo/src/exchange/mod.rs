@@ -49,7 +49,7 @@ pub use connection::serve_connection;
 use crate::store::Store;
 
 /// Commands the engine's queue holds; senders wait when it is full.
-pub const COMMAND_QUEUE: usize = 64;
+pub const COMMAND_QUEUE: usize = 32;
 /// Frames waiting to be written to one peer.
 pub const FRAMES_PER_PEER: usize = 4;
 /// How long a peer may leave its output queue full before it is disconnected.
