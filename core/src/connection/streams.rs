@@ -13,6 +13,8 @@ use crate::yamux::{StreamId, StreamSlots, YamuxError, YamuxEvent, YamuxSession};
 
 /// Bytes moved between yamux and a handler per step (on the stack).
 const SCRATCH: usize = 4096;
+/// The most a handler writes in one call (straight into the stream's send buffer).
+const MAX_WRITE_CHUNK: usize = 64 * 1024;
 
 #[cfg(feature = "alloc")]
 type RequesterBox = alloc::boxed::Box<IdentifyRequester>;
@@ -793,27 +795,35 @@ impl<S: ConnectionStorage> Io<'_, '_, S> {
         })
     }
 
-    /// Moves bytes until neither direction can move more.
+    /// Moves bytes until neither direction can move more. The handler reads straight from
+    /// the stream's receive buffer and writes straight into its send buffer: no copy here.
     fn pump<H: StreamHandler>(&mut self, h: &mut H) -> Result<(), H::Error> {
         let (now, id) = (self.ctx.now, self.id);
         loop {
             let mut moved = false;
             if self.flags.reading {
-                let n = self.ctx.yamux.peek(id, &mut self.scratch[..]);
-                if n > 0 {
-                    let used = h.handle_input(now, &self.scratch[..n])?;
+                let data = self.ctx.yamux.peek_slice(id);
+                if !data.is_empty() {
+                    let in_one_piece = data.len();
+                    let mut used = h.handle_input(now, data)?;
+                    if used == 0 && self.ctx.yamux.readable_len(id) > in_one_piece {
+                        // A message that wraps around the buffer's end: show it whole.
+                        let n = self.ctx.yamux.peek(id, &mut self.scratch[..]);
+                        used = h.handle_input(now, &self.scratch[..n])?;
+                    }
                     self.ctx.yamux.consume(id, used);
                     moved |= used > 0;
                 }
             }
             if self.flags.writing {
-                let room = self.ctx.yamux.writable_len(id).min(SCRATCH);
+                let room = self.ctx.yamux.writable_len(id).min(MAX_WRITE_CHUNK);
                 if room > 0 {
-                    let n = h.poll_transmit(now, &mut self.scratch[..room]);
-                    if n > 0 {
-                        let _ = self.ctx.yamux.write(id, &self.scratch[..n]);
-                        moved = true;
-                    }
+                    let n = self
+                        .ctx
+                        .yamux
+                        .write_with(id, room, |space| h.poll_transmit(now, space))
+                        .unwrap_or(0);
+                    moved |= n > 0;
                 }
             }
             if !moved {

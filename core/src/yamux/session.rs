@@ -351,6 +351,52 @@ impl<S: YamuxStorage> YamuxSession<S> {
             .map_or(0, |s| s.rx.peek(out))
     }
 
+    /// The first buffered bytes of the stream that lie in one piece, to read in place before
+    /// [`consume`](Self::consume) (empty: nothing buffered, or the stream is gone).
+    pub fn peek_slice(&self, id: StreamId) -> &[u8] {
+        self.find(id.0)
+            .map(|i| &self.streams.as_slice()[i])
+            .filter(|s| s.visible() && !s.dead)
+            .map_or(&[], |s| s.rx.front_slice())
+    }
+
+    /// Like [`write`](Self::write), but lets `fill` write straight into the stream's send
+    /// buffer: `fill` gets up to `wanted` free bytes in one piece and returns how many it
+    /// wrote. Returns that count.
+    pub fn write_with(
+        &mut self,
+        id: StreamId,
+        wanted: usize,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<usize, StreamError> {
+        let index = self.app_stream(id)?;
+        let tx_limit = self.tx_limit();
+        let budget = self.budget();
+        let slot = &mut self.streams.as_mut_slice()[index];
+        if slot.dead {
+            return Err(StreamError::Reset);
+        }
+        if slot.fin_requested {
+            return Err(StreamError::WriteClosed);
+        }
+        if !slot.accepted {
+            slot.accepted = true;
+            slot.ack_to_send = true;
+        }
+        let before = slot.allocated();
+        grow_ring(&mut slot.tx, wanted, tx_limit, budget);
+        let space = slot.tx.back_slice_mut();
+        let room = space.len().min(wanted);
+        let n = fill(&mut space[..room]).min(room);
+        slot.tx.commit(n);
+        if room < wanted && n == room {
+            // The buffer, not the writer, set the limit: say when there is room again.
+            slot.want_writable = true;
+        }
+        self.allocated = self.allocated - before + slot.allocated();
+        Ok(n)
+    }
+
     /// Drops the first `n` buffered bytes of the stream, as `read` would (at most
     /// [`readable_len`](Self::readable_len)); the window reopens as with `read`.
     pub fn consume(&mut self, id: StreamId, n: usize) {
