@@ -444,7 +444,7 @@ impl ConnectionState {
             ConnectionEvent::IdentifyRequested { stream } => self.answer_identify(now, stream),
             ConnectionEvent::Identified => {
                 if let Some(message) = self.conn.remote_identify() {
-                    let info = RemoteIdentify::from_message(&message);
+                    let info = RemoteIdentify::from_message(&message, self.conn.remote_peer());
                     for tx in self.identifies.drain(..) {
                         let _ = tx.send(Ok(info.clone()));
                     }
@@ -487,6 +487,7 @@ impl ConnectionState {
         let listen_bytes: Vec<&[u8]> = listen.iter().map(|a| a.as_bytes()).collect();
         let observed = socket_multiaddr(self.remote_addr);
         let protocols = served_protocols(self.conn.config());
+        let record = self.host.signed_peer_record();
         let message = IdentifyBuilder {
             protocol_version: Some(&self.host.protocol_version),
             agent_version: Some(&self.host.agent_version),
@@ -494,7 +495,7 @@ impl ConnectionState {
             listen_addrs: &listen_bytes,
             observed_addr: observed.as_ref().map(|a| a.as_bytes()),
             protocols: &protocols,
-            signed_peer_record: None,
+            signed_peer_record: Some(&record),
         };
         // A message too large for the responder only fails this one exchange.
         let _ = self.conn.respond_identify(now, stream, &message);
