@@ -41,6 +41,16 @@ impl<B: ByteStorage> FrameBuffer<B> {
         }
     }
 
+    /// Empties the buffer in place (the bytes stay allocated; fixed storage is not rebuilt).
+    pub(crate) fn reset(&mut self) {
+        self.len = 0;
+        self.frame_end = 0;
+        self.plain = 0..0;
+        self.taken = 0;
+        self.release_at = None;
+        self.buf.set_capacity(0);
+    }
+
     fn max_capacity() -> usize {
         CAPACITY.min(B::MAX_CAPACITY)
     }

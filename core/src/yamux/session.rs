@@ -109,6 +109,40 @@ impl<S: YamuxStorage> YamuxSession<S> {
         }
     }
 
+    /// Starts over as a new session for another connection, in place: the stream table is
+    /// emptied, not rebuilt, so fixed storage never passes through the stack.
+    pub fn restart(&mut self, role: Role, config: YamuxConfig) {
+        while let Some(last) = self.streams.as_slice().len().checked_sub(1) {
+            self.streams.remove_at(last);
+        }
+        self.role = role;
+        self.config = config;
+        self.next_outbound_id = match role {
+            Role::Dialer => 1,
+            Role::Listener => 2,
+        };
+        self.highest_inbound_id = 0;
+        self.parse = super::input::Parse::START;
+        self.control.clear();
+        self.ping_due = true;
+        self.ping_outstanding = None;
+        self.next_ping_at = None;
+        self.sweep_at = None;
+        self.last_now = Instant::ZERO;
+        self.ping_counter = 0;
+        self.rtt = None;
+        self.rtt_event = None;
+        self.go_away_to_send = None;
+        self.local_go_away = false;
+        self.remote_go_away = None;
+        self.go_away_event = None;
+        self.failed = None;
+        self.streams_with_events = 0;
+        self.event_cursor = 0;
+        self.transmit_cursor = 0;
+        self.allocated = 0;
+    }
+
     // ---- getters ----
 
     /// This side's role.
