@@ -503,6 +503,31 @@ impl<P: CryptoProvider, S: ConnectionStorage, I: Borrow<NoiseIdentity>> Connecti
         })
     }
 
+    /// A connection that is over before it began ([`is_closed`](Self::is_closed), no error):
+    /// a place to [`reset`](Self::reset) into a real one later. Infallible and without an
+    /// identity, so that `StaticCell::init_with(|| Connection::new_closed(..))` can build it
+    /// in the static itself.
+    pub fn new_closed(config: ConnectionConfig) -> Self {
+        Connection {
+            config,
+            upgrade: None,
+            secured: Kept::idle(Secured {
+                transport: None,
+                muxer: None,
+                yamux: Kept::idle(YamuxSession::new(yamux::Role::Dialer, config.yamux)),
+                streams: Streams::new(),
+            }),
+            remote: None,
+            rx: FrameBuffer::new(),
+            deadline: None,
+            events: heapless::Deque::new(),
+            error: None,
+            closed: true,
+            seed: [0; 32],
+            counter: 0,
+        }
+    }
+
     /// Starts this value over as a new connection, exactly as [`Connection::new`] with the
     /// same arguments would, but in place: the buffers are emptied, not rebuilt, so a
     /// connection kept in a `static` never passes through the stack. On an error the value is
@@ -1143,7 +1168,13 @@ struct Stage {
 
 /// The staging buffer's size: multistream messages and a handshake message with an identity
 /// of up to an RSA-4096 key (about 1.2 kB) fit.
+#[cfg(feature = "alloc")]
 const STAGE_LEN: usize = 2048;
+/// Without an allocator there is no RSA signer: an Ed25519, secp256k1 or ECDSA identity's
+/// handshake message (at most about 400 bytes) and the multistream messages fit. A larger one
+/// fails the handshake (`BufferTooSmall`) rather than costing every connection 2 KiB.
+#[cfg(not(feature = "alloc"))]
+const STAGE_LEN: usize = 640;
 
 impl Default for Stage {
     fn default() -> Self {

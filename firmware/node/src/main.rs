@@ -66,14 +66,14 @@ const PROTOCOLS: &[&str] = &[
 
 /// A connection's memory: 3 yamux streams with 1 KiB rings each way, and the 64 KiB frame
 /// buffer every Noise connection needs.
-type Storage = FixedConnection<3, 1024, 1024>;
+type Storage = FixedConnection<3, 512, 512>;
 type NodeConnection = Connection<Portable, Storage, &'static NoiseIdentity>;
 /// TCP socket buffers per connection.
-const SOCKET_RX: usize = 2048;
-const SOCKET_TX: usize = 2048;
+const SOCKET_RX: usize = 1024;
+const SOCKET_TX: usize = 1024;
 /// The driver's read chunk and transmit buffers per connection.
-const DRIVER_RX: usize = 1024;
-const DRIVER_TX: usize = 1536;
+const DRIVER_RX: usize = 512;
+const DRIVER_TX: usize = 1024;
 
 static IDENTITY: StaticCell<NoiseIdentity> = StaticCell::new();
 /// The connections, one per listener, built once at boot and reset for each accepted socket
@@ -163,18 +163,8 @@ fn main() -> ! {
     let spawner = executor.spawner();
     spawner.spawn(net_task(runner).expect("one network task"));
     for (index, cell) in CONNECTIONS.iter().enumerate() {
-        let conn = cell.init_with(|| {
-            Connection::new(
-                rhizo_embassy::now(),
-                listener_config(),
-                identity,
-                random32(),
-                random32(),
-            )
-            .expect("the listener configuration is valid")
-        });
         // Idle until the first accepted socket resets it.
-        conn.close();
+        let conn = cell.init_with(|| Connection::new_closed(listener_config()));
         spawner.spawn(listener(stack, index, identity, conn).expect("pool_size is LISTENERS"));
     }
     spawner.spawn(announce(stack, identity).expect("one announce task"));
