@@ -30,6 +30,7 @@ pub(crate) struct FrameBuffer<B> {
 }
 
 impl<B: ByteStorage> FrameBuffer<B> {
+    #[inline(always)]
     pub(crate) fn new() -> Self {
         FrameBuffer {
             buf: B::empty(),

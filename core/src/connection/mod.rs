@@ -507,6 +507,7 @@ impl<P: CryptoProvider, S: ConnectionStorage, I: Borrow<NoiseIdentity>> Connecti
     /// a place to [`reset`](Self::reset) into a real one later. Infallible and without an
     /// identity, so that `StaticCell::init_with(|| Connection::new_closed(..))` can build it
     /// in the static itself.
+    #[inline(always)]
     pub fn new_closed(config: ConnectionConfig) -> Self {
         Connection {
             config,
@@ -547,7 +548,10 @@ impl<P: CryptoProvider, S: ConnectionStorage, I: Borrow<NoiseIdentity>> Connecti
         secured.transport = None;
         secured.muxer = None;
         secured.yamux.active = false;
-        secured.yamux.value.restart(yamux::Role::Dialer, config.yamux);
+        secured
+            .yamux
+            .value
+            .restart(yamux::Role::Dialer, config.yamux);
         secured.streams.clear();
         self.secured.active = false;
         self.remote = None;
@@ -1350,41 +1354,5 @@ impl<P: CryptoProvider, S: ConnectionStorage> Secured<P, S> {
                 Err(_) => return written,
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod size_probe {
-    use super::*;
-    #[test]
-    fn print_sizes() {
-        type F = FixedConnection<3, 1024, 1024>;
-        type P = crate::crypto::Portable;
-        use core::mem::size_of;
-        std::println!("Connection {}", size_of::<Connection<P, F, &'static NoiseIdentity>>());
-        std::println!("FrameBuffer {}", size_of::<FrameBuffer<[u8; FRAME_BUFFER_LEN]>>());
-        std::println!("Upgrade {}", size_of::<Upgrade<P, &'static NoiseIdentity>>());
-        std::println!("NoiseHandshake {}", size_of::<NoiseHandshake<P, &'static NoiseIdentity>>());
-        std::println!("HandshakeXX {}", size_of::<crate::noise::HandshakeXX<P>>());
-        std::println!("PublicKey {}", size_of::<crate::identity::PublicKey>());
-        std::println!("PeerId {}", size_of::<PeerId>());
-        std::println!("Stage {}", size_of::<Stage>());
-        std::println!("Secured {}", size_of::<Secured<P, F>>());
-        std::println!("NoiseTransport {}", size_of::<NoiseTransport<P>>());
-        std::println!("Negotiator {}", size_of::<Negotiator>());
-        std::println!("YamuxSession {}", size_of::<YamuxSession<<F as ConnectionStorage>::Yamux>>());
-        std::println!("Streams {}", size_of::<Streams<F>>());
-        std::println!("Slot {}", size_of::<streams::Slot>());
-        std::println!("KeyBytes {}", size_of::<<F as ConnectionStorage>::KeyBytes>());
-        std::println!("ConnectionConfig {}", size_of::<ConnectionConfig>());
-        std::println!("events {}", size_of::<heapless::Deque<ConnectionEvent, 4>>());
-        std::println!("PingDialer {}", size_of::<crate::ping::PingDialer>());
-        std::println!("PingListener {}", size_of::<crate::ping::PingListener>());
-        std::println!("PerfClient {}", size_of::<crate::perf::PerfClient>());
-        std::println!("PerfServer {}", size_of::<crate::perf::PerfServer>());
-        std::println!("IdReq2048 {}", size_of::<crate::identify::handler::IdentifyRequester<2048>>());
-        std::println!("IdResp1024 {}", size_of::<crate::identify::handler::IdentifyResponder<1024>>());
-        std::println!("MultistreamDialer {}", size_of::<crate::multistream::MultistreamDialer>());
-        std::println!("MultistreamListener {}", size_of::<crate::multistream::MultistreamListener>());
     }
 }

@@ -211,6 +211,7 @@ pub(crate) struct Ctx<'a, S: ConnectionStorage> {
 }
 
 impl<S: ConnectionStorage> Streams<S> {
+    #[inline(always)]
     pub(crate) fn new() -> Self {
         Streams {
             slots: S::Slots::empty(),
@@ -265,12 +266,16 @@ impl<S: ConnectionStorage> Streams<S> {
                     Handler::PingServe(h) => h.poll_timeout(),
                     Handler::Perf(h) => h.poll_timeout(),
                     Handler::PerfServe(h) => h.poll_timeout(),
-                    Handler::IdentifyRequest => {
-                        self.identify.received.as_ref().and_then(|h| h.poll_timeout())
-                    }
-                    Handler::IdentifyRespond => {
-                        self.identify.responder.as_ref().and_then(|h| h.poll_timeout())
-                    }
+                    Handler::IdentifyRequest => self
+                        .identify
+                        .received
+                        .as_ref()
+                        .and_then(|h| h.poll_timeout()),
+                    Handler::IdentifyRespond => self
+                        .identify
+                        .responder
+                        .as_ref()
+                        .and_then(|h| h.poll_timeout()),
                     _ => None,
                 };
                 [s.deadline.filter(|_| s.negotiation.is_some()), handler]

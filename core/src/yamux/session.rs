@@ -77,6 +77,7 @@ pub struct YamuxSession<S: YamuxStorage> {
 impl<S: YamuxStorage> YamuxSession<S> {
     /// A session for one connection. A first ping (to learn the round-trip time that window
     /// auto-tuning uses) goes out with the first `poll_transmit`.
+    #[inline(always)]
     pub fn new(role: Role, config: YamuxConfig) -> Self {
         YamuxSession {
             role,
