@@ -572,7 +572,7 @@ impl<P: CryptoProvider, S: ConnectionStorage, I: Borrow<NoiseIdentity>> Connecti
         ephemeral_secret: [u8; 32],
     ) -> Result<Upgrade<P, I>, ConnectionCallError> {
         // Checked once here; `protocol_list` rebuilds the list when a stream needs it.
-        if builtin_protocols(&config).count() + config.app_protocols.len() > MAX_PROTOCOLS {
+        if builtin_protocols(config).count() + config.app_protocols.len() > MAX_PROTOCOLS {
             return Err(ConnectionCallError::TooManyStreams);
         }
         for id in config.app_protocols {
