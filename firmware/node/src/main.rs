@@ -64,7 +64,7 @@ const PROTOCOLS: &[&str] = &[
     rhizo_core::perf::PROTOCOL_ID,
 ];
 
-/// A connection's memory: 3 yamux streams with 1 KiB rings each way, and the 64 KiB frame
+/// A connection's memory: 3 yamux streams with 512-byte rings each way, and the 64 KiB frame
 /// buffer every Noise connection needs.
 type Storage = FixedConnection<3, 512, 512>;
 type NodeConnection = Connection<Portable, Storage, &'static NoiseIdentity>;
