@@ -78,7 +78,8 @@ const DRIVER_TX: usize = 1024;
 static IDENTITY: StaticCell<NoiseIdentity> = StaticCell::new();
 /// The connections, one per listener, built once at boot and reset for each accepted socket
 /// (never moved: the 64 KiB frame buffer stays in place).
-static CONNECTIONS: [StaticCell<NodeConnection>; LISTENERS] = [const { StaticCell::new() }; LISTENERS];
+static CONNECTIONS: [StaticCell<NodeConnection>; LISTENERS] =
+    [const { StaticCell::new() }; LISTENERS];
 static RESOURCES: StaticCell<StackResources<{ LISTENERS + 1 }>> = StaticCell::new();
 static EXECUTOR: StaticCell<embassy_executor::raw::Executor> = StaticCell::new();
 static RANDOM_COUNTER: Mutex<Cell<u64>> = Mutex::new(Cell::new(0));
