@@ -83,10 +83,9 @@ pub enum StreamKind {
     IdentifyRequest,
 }
 
-/// The protocol side of a stream.
-// Without `alloc` the identify handlers are held inline (2 KiB), by design: one slot per
-// stream is the memory budget, and there is no heap to box them on.
-#[cfg_attr(not(feature = "alloc"), allow(clippy::large_enum_variant))]
+/// The protocol side of a stream. The identify handlers' buffers are not here but in
+/// [`IdentifyBuffers`], one set per connection: a slot costs what its largest small handler
+/// does, not an identify message.
 #[derive(Debug)]
 enum Handler {
     /// Inbound, protocol not agreed yet.
@@ -97,10 +96,13 @@ enum Handler {
     PingServe(PingListener),
     Perf(PerfClient),
     PerfServe(PerfServer),
-    IdentifyRequest(RequesterBox),
+    /// Receives an identify message (our request's answer, or a push) into
+    /// [`IdentifyBuffers::received`].
+    IdentifyRequest,
     /// Inbound identify: waiting for the application's message.
     IdentifyAwaitingMessage,
-    IdentifyRespond(ResponderBox),
+    /// Sends the message in [`IdentifyBuffers::responder`].
+    IdentifyRespond,
 }
 
 impl Handler {
@@ -182,8 +184,23 @@ impl Slot {
 /// The streams of one connection.
 pub(crate) struct Streams<S: ConnectionStorage> {
     slots: S::Slots,
-    /// The last identify message received (kept after its stream ends).
-    identified: Option<RequesterBox>,
+    identify: IdentifyBuffers,
+}
+
+/// The identify handlers' buffers, one of each per connection: at most one identify message is
+/// received (an answer or a push) and one sent at a time.
+///
+/// # Q&A
+/// *Why not one per stream?* Without an allocator a buffer is its full size (2 KiB to read,
+/// 1 KiB to send) whether used or not; in every stream slot they tripled a small connection's
+/// stream state. A second identify while one is under way is refused (its stream is reset).
+#[derive(Debug)]
+struct IdentifyBuffers {
+    /// The message being received, then the last one received (kept after its stream ends,
+    /// until the next identify starts).
+    received: Option<RequesterBox>,
+    /// The answer being sent.
+    responder: Option<ResponderBox>,
 }
 
 /// What driving the streams needs from the connection.
@@ -196,11 +213,33 @@ pub(crate) struct Ctx<'a, S: ConnectionStorage> {
 }
 
 impl<S: ConnectionStorage> Streams<S> {
+    #[inline(always)]
     pub(crate) fn new() -> Self {
         Streams {
             slots: S::Slots::empty(),
-            identified: None,
+            identify: IdentifyBuffers {
+                received: None,
+                responder: None,
+            },
         }
+    }
+
+    /// Forgets every stream and identify message, in place (for a reused connection).
+    pub(crate) fn clear(&mut self) {
+        while !self.slots.as_slice().is_empty() {
+            let last = self.slots.as_slice().len() - 1;
+            self.slots.remove_at(last);
+        }
+        self.identify.received = None;
+        self.identify.responder = None;
+    }
+
+    /// Whether a stream is receiving an identify message.
+    fn receiving_identify(&self) -> bool {
+        self.slots
+            .as_slice()
+            .iter()
+            .any(|s| !s.ended && matches!(s.handler, Handler::IdentifyRequest))
     }
 
     fn index(&self, id: StreamId) -> Option<usize> {
@@ -211,7 +250,11 @@ impl<S: ConnectionStorage> Streams<S> {
     }
 
     pub(crate) fn remote_identify(&self) -> Option<crate::identify::Identify<'_>> {
-        self.identified.as_ref()?.message()
+        let received = self.identify.received.as_ref()?;
+        if self.receiving_identify() {
+            return None;
+        }
+        received.message()
     }
 
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
@@ -225,8 +268,16 @@ impl<S: ConnectionStorage> Streams<S> {
                     Handler::PingServe(h) => h.poll_timeout(),
                     Handler::Perf(h) => h.poll_timeout(),
                     Handler::PerfServe(h) => h.poll_timeout(),
-                    Handler::IdentifyRequest(h) => h.poll_timeout(),
-                    Handler::IdentifyRespond(h) => h.poll_timeout(),
+                    Handler::IdentifyRequest => self
+                        .identify
+                        .received
+                        .as_ref()
+                        .and_then(|h| h.poll_timeout()),
+                    Handler::IdentifyRespond => self
+                        .identify
+                        .responder
+                        .as_ref()
+                        .and_then(|h| h.poll_timeout()),
                     _ => None,
                 };
                 [s.deadline.filter(|_| s.negotiation.is_some()), handler]
@@ -237,6 +288,7 @@ impl<S: ConnectionStorage> Streams<S> {
 
     /// Fires the handlers' due timers. Failures surface in the next `drive`.
     pub(crate) fn handle_timeout(&mut self, now: Instant, yamux: &mut YamuxSession<S::Yamux>) {
+        let identify = &mut self.identify;
         for slot in self.slots.as_mut_slice().iter_mut().filter(|s| !s.ended) {
             let due = |t: Option<Instant>| t.is_some_and(|t| t <= now);
             let stream = slot.id;
@@ -257,13 +309,17 @@ impl<S: ConnectionStorage> Streams<S> {
                 Handler::PerfServe(h) if due(h.poll_timeout()) => {
                     h.handle_timeout(now).err().map(|_| None)
                 }
-                Handler::IdentifyRequest(h) if due(h.poll_timeout()) => h
-                    .handle_timeout(now)
-                    .err()
-                    .map(|_| Some(ConnectionEvent::IdentifyFailed { stream })),
-                Handler::IdentifyRespond(h) if due(h.poll_timeout()) => {
-                    h.handle_timeout(now).err().map(|_| None)
-                }
+                Handler::IdentifyRequest => match identify.received.as_mut() {
+                    Some(h) if due(h.poll_timeout()) => h
+                        .handle_timeout(now)
+                        .err()
+                        .map(|_| Some(ConnectionEvent::IdentifyFailed { stream })),
+                    _ => None,
+                },
+                Handler::IdentifyRespond => match identify.responder.as_mut() {
+                    Some(h) if due(h.poll_timeout()) => h.handle_timeout(now).err().map(|_| None),
+                    _ => None,
+                },
                 _ => None,
             };
             if let Some(failure) = failed {
@@ -287,11 +343,7 @@ impl<S: ConnectionStorage> Streams<S> {
         if self.slots.as_slice().len() >= S::Slots::MAX_LEN {
             return Err(ConnectionCallError::TooManyStreams);
         }
-        let requesting =
-            self.slots.as_slice().iter().any(|s| {
-                !s.ended && matches!(s.handler, Handler::IdentifyRequest(_)) && !s.inbound
-            });
-        if kind == StreamKind::IdentifyRequest && requesting {
+        if kind == StreamKind::IdentifyRequest && self.receiving_identify() {
             return Err(ConnectionCallError::TooManyStreams);
         }
         let handler = match kind {
@@ -308,9 +360,12 @@ impl<S: ConnectionStorage> Streams<S> {
             StreamKind::Perf(params) => {
                 Handler::Perf(PerfClient::new(now, params, PerfClientConfig::default()))
             }
-            StreamKind::IdentifyRequest => Handler::IdentifyRequest(new_requester(now)),
+            StreamKind::IdentifyRequest => Handler::IdentifyRequest,
         };
         let id = yamux.open_stream().map_err(ConnectionCallError::Open)?;
+        if kind == StreamKind::IdentifyRequest {
+            self.identify.received = Some(new_requester(now));
+        }
         let deadline = now + config.stream_negotiation_timeout;
         let slot = Slot::new(
             id,
@@ -344,9 +399,9 @@ impl<S: ConnectionStorage> Streams<S> {
         if !matches!(slot.handler, Handler::IdentifyAwaitingMessage) {
             return Err(ConnectionCallError::UnknownStream);
         }
-        slot.handler = Handler::IdentifyRespond(
-            new_responder(now, message).ok_or(ConnectionCallError::IdentifyTooLarge)?,
-        );
+        self.identify.responder =
+            Some(new_responder(now, message).ok_or(ConnectionCallError::IdentifyTooLarge)?);
+        slot.handler = Handler::IdentifyRespond;
         Ok(())
     }
 
@@ -431,16 +486,10 @@ impl<S: ConnectionStorage> Streams<S> {
         let mut i = 0;
         while i < self.slots.as_slice().len() {
             let slot = &mut self.slots.as_mut_slice()[i];
-            if let Some(e) = next_event(slot) {
-                if e == ConnectionEvent::Identified
-                    && let Handler::IdentifyRequest(_) = slot.handler
-                {
-                    let Handler::IdentifyRequest(req) =
-                        core::mem::replace(&mut slot.handler, Handler::Negotiating)
-                    else {
-                        unreachable!("matched above")
-                    };
-                    self.identified = Some(req);
+            if let Some(e) = next_event(slot, &mut self.identify) {
+                if e == ConnectionEvent::Identified {
+                    // The message stays in `identify.received`; the stream is done with it.
+                    slot.handler = Handler::Negotiating;
                 }
                 return Some(e);
             }
@@ -463,12 +512,17 @@ impl<S: ConnectionStorage> Streams<S> {
                 !s.ended
                     && matches!(
                         s.handler,
-                        Handler::IdentifyRespond(_) | Handler::IdentifyAwaitingMessage
+                        Handler::IdentifyRespond | Handler::IdentifyAwaitingMessage
                     )
             });
+            let receiving_identify = self.receiving_identify();
             let slot = &mut self.slots.as_mut_slice()[i];
             if !slot.ended {
-                step_slot(slot, ctx, answering_identify);
+                let busy = IdentifyBusy {
+                    answering: answering_identify,
+                    receiving: receiving_identify,
+                };
+                step_slot(slot, ctx, &mut self.identify, busy);
             }
         }
         match ctx.yamux.error() {
@@ -541,11 +595,19 @@ impl<S: ConnectionStorage> Streams<S> {
     }
 }
 
+/// Which identify buffers other streams use.
+#[derive(Clone, Copy)]
+struct IdentifyBusy {
+    answering: bool,
+    receiving: bool,
+}
+
 /// Advances one stream: its negotiation, then its handler.
 fn step_slot<S: ConnectionStorage>(
     slot: &mut Slot,
     ctx: &mut Ctx<'_, S>,
-    answering_identify: bool,
+    identify: &mut IdentifyBuffers,
+    busy: IdentifyBusy,
 ) {
     let mut scratch = [0u8; SCRATCH];
     let id = slot.id;
@@ -592,7 +654,7 @@ fn step_slot<S: ConnectionStorage>(
                         Handler::PerfServe(PerfServer::new(ctx.now, ctx.config.perf_server))
                     }
                     crate::identify::PROTOCOL_ID => {
-                        if answering_identify {
+                        if busy.answering {
                             // One identify answer at a time per connection.
                             return slot.fail(ctx.yamux, None);
                         }
@@ -600,7 +662,12 @@ fn step_slot<S: ConnectionStorage>(
                         Handler::IdentifyAwaitingMessage
                     }
                     crate::identify::PUSH_PROTOCOL_ID => {
-                        Handler::IdentifyRequest(new_requester(ctx.now))
+                        if busy.receiving {
+                            // One identify message received at a time per connection.
+                            return slot.fail(ctx.yamux, None);
+                        }
+                        identify.received = Some(new_requester(ctx.now));
+                        Handler::IdentifyRequest
                     }
                     _ => {
                         slot.notify |= OPENED;
@@ -661,12 +728,19 @@ fn step_slot<S: ConnectionStorage>(
             })
         }),
         Handler::PerfServe(h) => io.run(h).map_err(|_| None),
-        Handler::IdentifyRequest(h) => {
+        Handler::IdentifyRequest => {
             let outbound = !slot.inbound;
-            io.run(&mut **h)
-                .map_err(|_| outbound.then_some(ConnectionEvent::IdentifyFailed { stream }))
+            match identify.received.as_mut() {
+                Some(h) => io
+                    .run(&mut **h)
+                    .map_err(|_| outbound.then_some(ConnectionEvent::IdentifyFailed { stream })),
+                None => Err(outbound.then_some(ConnectionEvent::IdentifyFailed { stream })),
+            }
         }
-        Handler::IdentifyRespond(h) => io.run(&mut **h).map_err(|_| None),
+        Handler::IdentifyRespond => match identify.responder.as_mut() {
+            Some(h) => io.run(&mut **h).map_err(|_| None),
+            None => Err(None),
+        },
         Handler::App | Handler::Negotiating | Handler::IdentifyAwaitingMessage => {
             Ok(State::default())
         }
@@ -697,7 +771,7 @@ fn step_slot<S: ConnectionStorage>(
 }
 
 /// The next event a slot owes the application.
-fn next_event(slot: &mut Slot) -> Option<ConnectionEvent> {
+fn next_event(slot: &mut Slot, identify: &mut IdentifyBuffers) -> Option<ConnectionEvent> {
     let stream = slot.id;
     if let Some(e) = slot.failure.take() {
         return Some(e);
@@ -734,7 +808,7 @@ fn next_event(slot: &mut Slot) -> Option<ConnectionEvent> {
                 PerfEvent::Progress(p) => ConnectionEvent::PerfProgress(p),
                 PerfEvent::Done(r) => ConnectionEvent::PerfDone(r),
             },
-            Handler::IdentifyRequest(h) => match h.poll_event()? {
+            Handler::IdentifyRequest => match identify.received.as_mut()?.poll_event()? {
                 IdentifyEvent::Received => ConnectionEvent::Identified,
                 IdentifyEvent::Sent => continue,
             },
@@ -746,8 +820,8 @@ fn next_event(slot: &mut Slot) -> Option<ConnectionEvent> {
                 h.poll_event()?;
                 continue;
             }
-            Handler::IdentifyRespond(h) => {
-                h.poll_event()?;
+            Handler::IdentifyRespond => {
+                identify.responder.as_mut()?.poll_event()?;
                 continue;
             }
             _ => return None,
@@ -858,7 +932,7 @@ fn failure_event(slot: &Slot) -> Option<ConnectionEvent> {
             stream,
             error: None,
         }),
-        Handler::IdentifyRequest(_) if !slot.inbound => {
+        Handler::IdentifyRequest if !slot.inbound => {
             Some(ConnectionEvent::IdentifyFailed { stream })
         }
         _ => None,

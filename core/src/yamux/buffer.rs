@@ -30,6 +30,7 @@ pub trait ByteStorage: core::fmt::Debug {
 impl<const N: usize> ByteStorage for [u8; N] {
     const MAX_CAPACITY: usize = N;
     const ALLOCATES: bool = false;
+    #[inline(always)]
     fn empty() -> Self {
         [0; N]
     }

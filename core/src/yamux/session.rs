@@ -77,6 +77,7 @@ pub struct YamuxSession<S: YamuxStorage> {
 impl<S: YamuxStorage> YamuxSession<S> {
     /// A session for one connection. A first ping (to learn the round-trip time that window
     /// auto-tuning uses) goes out with the first `poll_transmit`.
+    #[inline(always)]
     pub fn new(role: Role, config: YamuxConfig) -> Self {
         YamuxSession {
             role,
@@ -107,6 +108,40 @@ impl<S: YamuxStorage> YamuxSession<S> {
             transmit_cursor: 0,
             allocated: 0,
         }
+    }
+
+    /// Starts over as a new session for another connection, in place: the stream table is
+    /// emptied, not rebuilt, so fixed storage never passes through the stack.
+    pub fn restart(&mut self, role: Role, config: YamuxConfig) {
+        while let Some(last) = self.streams.as_slice().len().checked_sub(1) {
+            self.streams.remove_at(last);
+        }
+        self.role = role;
+        self.config = config;
+        self.next_outbound_id = match role {
+            Role::Dialer => 1,
+            Role::Listener => 2,
+        };
+        self.highest_inbound_id = 0;
+        self.parse = super::input::Parse::START;
+        self.control.clear();
+        self.ping_due = true;
+        self.ping_outstanding = None;
+        self.next_ping_at = None;
+        self.sweep_at = None;
+        self.last_now = Instant::ZERO;
+        self.ping_counter = 0;
+        self.rtt = None;
+        self.rtt_event = None;
+        self.go_away_to_send = None;
+        self.local_go_away = false;
+        self.remote_go_away = None;
+        self.go_away_event = None;
+        self.failed = None;
+        self.streams_with_events = 0;
+        self.event_cursor = 0;
+        self.transmit_cursor = 0;
+        self.allocated = 0;
     }
 
     // ---- getters ----
