@@ -1300,8 +1300,12 @@ impl<P: CryptoProvider, S: ConnectionStorage> Secured<P, S> {
             if !rx.has_plaintext() {
                 continue;
             }
+            // Perf handlers take their data straight from the opened frame.
+            let streams = &mut self.streams;
             let used = yamux
-                .handle_input(now, rx.plaintext())
+                .handle_input_with(now, rx.plaintext(), &mut |id, data| {
+                    streams.offer_direct(now, id, data)
+                })
                 .map_err(ConnectionError::Yamux)?;
             rx.consume_plaintext(used);
             progressed |= used > 0;

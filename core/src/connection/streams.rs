@@ -214,6 +214,27 @@ pub(crate) struct Ctx<'a, S: ConnectionStorage> {
 
 impl<S: ConnectionStorage> Streams<S> {
     #[inline(always)]
+    /// Bytes for stream `id` straight from a received frame, before yamux would buffer
+    /// them: a perf handler whose negotiation is over takes what it can. Returns how many it
+    /// took. A handler error is left to meet again when the bytes come from the buffer.
+    pub(crate) fn offer_direct(&mut self, now: Instant, id: StreamId, data: &[u8]) -> usize {
+        let Some(slot) = self.slots.as_mut_slice().iter_mut().find(|s| s.id == id) else {
+            return 0;
+        };
+        if slot.ended
+            || slot.failure.is_some()
+            || slot.negotiation.as_ref().is_some_and(|n| n.wants_input())
+        {
+            return 0;
+        }
+        let taken = match &mut slot.handler {
+            Handler::PerfServe(h) => h.handle_input(now, data).ok(),
+            Handler::Perf(h) => h.handle_input(now, data).ok(),
+            _ => return 0,
+        };
+        taken.unwrap_or(0).min(data.len())
+    }
+
     pub(crate) fn new() -> Self {
         Streams {
             slots: S::Slots::empty(),
