@@ -1003,6 +1003,23 @@ impl<P: CryptoProvider, S: ConnectionStorage, I: Borrow<NoiseIdentity>> Connecti
         Ok(n)
     }
 
+    /// Reads from an application stream in place: `read` gets the first buffered bytes that
+    /// lie in one piece and returns how many it took. Returns that count (0: nothing buffered,
+    /// or the end of the stream once `StreamFinished` was seen). Saves the copy into an
+    /// intermediate buffer that [`stream_read`](Self::stream_read) needs.
+    pub fn stream_read_with(
+        &mut self,
+        now: Instant,
+        stream: StreamId,
+        read: impl FnOnce(&[u8]) -> usize,
+    ) -> Result<usize, ConnectionCallError> {
+        let secured = self.established()?;
+        let yamux = secured.yamux.as_mut().expect("established");
+        let n = secured.streams.app_read_with(yamux, stream, read)?;
+        let _ = self.pump(now);
+        Ok(n)
+    }
+
     /// Writes to an application stream; returns how many bytes were taken (fewer when its
     /// send buffer or window is full: wait for `StreamWritable`).
     pub fn stream_write(

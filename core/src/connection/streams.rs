@@ -456,6 +456,28 @@ impl<S: ConnectionStorage> Streams<S> {
         }
     }
 
+    /// Hands the application stream's first buffered bytes in one piece to `read`, which
+    /// returns how many it took; those are consumed.
+    pub(crate) fn app_read_with(
+        &mut self,
+        yamux: &mut YamuxSession<S::Yamux>,
+        stream: StreamId,
+        read: impl FnOnce(&[u8]) -> usize,
+    ) -> Result<usize, ConnectionCallError> {
+        let slot = self.app_slot(stream)?;
+        if slot.negotiation.as_ref().is_some_and(|n| n.wants_input()) {
+            return Ok(0);
+        }
+        if yamux.readable_len(stream) == 0 {
+            // Nothing buffered: `read` says so, and forgets a stream that has finished.
+            return self.app_read(yamux, stream, &mut [0u8; 1]);
+        }
+        let data = yamux.peek_slice(stream);
+        let n = read(data).min(data.len());
+        yamux.consume(stream, n);
+        Ok(n)
+    }
+
     pub(crate) fn app_write(
         &mut self,
         yamux: &mut YamuxSession<S::Yamux>,

@@ -82,7 +82,6 @@ pub struct ConnectionState {
     identify_stream: Option<StreamId>,
     identifies: Vec<Reply<RemoteIdentify>>,
     perf: Option<(StreamId, Reply<PerfResult>)>,
-    scratch: Vec<u8>,
     /// Input the connection could not take yet (backpressure), offered again later.
     unconsumed: Vec<u8>,
     /// Bytes for the socket: `out[out_start..out_end]` is still to write. Held only while
@@ -140,8 +139,6 @@ impl ConnectionState {
             identify_stream: None,
             identifies: Vec::new(),
             perf: None,
-            // Allocated when an application stream first moves bytes (idle connections have none).
-            scratch: Vec::new(),
             unconsumed: Vec::new(),
             out: None,
             out_start: 0,
@@ -505,10 +502,6 @@ impl ConnectionState {
     fn service_streams(&mut self, now: Instant) -> bool {
         let mut moved = false;
         let conn = &mut self.conn;
-        if self.scratch.is_empty() && !self.streams.is_empty() {
-            self.scratch = vec![0; 16 * 1024];
-        }
-        let scratch = &mut self.scratch;
         self.streams.retain(|&id, entry| {
             let mut q = lock(&entry.queues);
             if entry.broken {
@@ -547,8 +540,14 @@ impl ConnectionState {
             }
             // Stream bytes into the application's queue while it has room.
             while q.rx.len() < QUEUE_LEN && !q.rx_eof && q.failure.is_none() {
-                let room = (QUEUE_LEN - q.rx.len()).min(scratch.len());
-                match conn.stream_read(now, id, &mut scratch[..room]) {
+                let room = QUEUE_LEN - q.rx.len();
+                let rx = &mut q.rx;
+                let read = conn.stream_read_with(now, id, |data| {
+                    let n = data.len().min(room);
+                    rx.extend(&data[..n]);
+                    n
+                });
+                match read {
                     Ok(0) => {
                         if entry.finished {
                             q.rx_eof = true;
@@ -557,8 +556,7 @@ impl ConnectionState {
                         }
                         break;
                     }
-                    Ok(n) => {
-                        q.rx.extend(&scratch[..n]);
+                    Ok(_) => {
                         q.wake_reader();
                         moved = true;
                     }
