@@ -26,7 +26,8 @@ read -r text data bss _ < <("$size_tool" -B "$image" | tail -n 1)
 flash=$((text + data))
 ram=$((data + bss))
 flash_max=$((256 * 1024))
-ram_max=$((192 * 1024))
+connections=2   # LISTENERS in node/src/main.rs
+ram_max=$(((32 + 80 * connections) * 1024))
 kib() { awk -v b="$1" 'BEGIN { printf "%.1f KiB", b / 1024 }'; }
 
 echo "image:      $image"

@@ -30,6 +30,18 @@ enum Op {
         stream: u8,
         len: u16,
     },
+    /// `write_with`: the bytes are written straight into the send buffer.
+    WriteInPlace {
+        dialer: bool,
+        stream: u8,
+        len: u16,
+    },
+    /// `peek_slice` then `consume`: the bytes are read in place.
+    ReadInPlace {
+        dialer: bool,
+        stream: u8,
+        len: u16,
+    },
     Close {
         dialer: bool,
         stream: u8,
@@ -167,6 +179,49 @@ fuzz_target!(|ops: Vec<Op>| {
                         let written = sides[peer].counts.get(&id.get()).map_or(0, |c| c.written);
                         assert!(read <= written, "read more than the peer wrote");
                     }
+                }
+            }
+            Op::WriteInPlace {
+                dialer,
+                stream,
+                len,
+            } => {
+                let side = &mut sides[usize::from(!dialer)];
+                if let Some(id) = side.pick(stream) {
+                    let c = side.counts.entry(id.get()).or_default();
+                    let (owner, dialer_side, start) = (id.get(), side.dialer, c.written);
+                    let written = side.session.write_with(id, usize::from(len), |space| {
+                        assert!(space.len() <= usize::from(len));
+                        for (i, b) in space.iter_mut().enumerate() {
+                            *b = byte(owner, dialer_side, start + i as u64);
+                        }
+                        space.len()
+                    });
+                    if let Ok(n) = written {
+                        assert!(n <= usize::from(len));
+                        c.written += n as u64;
+                    }
+                }
+            }
+            Op::ReadInPlace {
+                dialer,
+                stream,
+                len,
+            } => {
+                let (me, peer) = if dialer { (0, 1) } else { (1, 0) };
+                if let Some(id) = sides[me].pick(stream) {
+                    let data = sides[me].session.peek_slice(id);
+                    let n = data.len().min(usize::from(len));
+                    assert!(n <= sides[me].session.readable_len(id));
+                    let c = sides[me].counts.entry(id.get()).or_default();
+                    for (i, b) in data[..n].iter().enumerate() {
+                        assert_eq!(*b, byte(id.get(), !sides[me].dialer, c.read + i as u64));
+                    }
+                    c.read += n as u64;
+                    let read = c.read;
+                    sides[me].session.consume(id, n);
+                    let written = sides[peer].counts.get(&id.get()).map_or(0, |c| c.written);
+                    assert!(read <= written, "read more than the peer wrote");
                 }
             }
             Op::Close { dialer, stream } => {

@@ -253,6 +253,10 @@ macro_rules! scenarios {
                         info.public_key.as_ref(),
                         Some(&c.dialed.remote_public_key())
                     );
+                    // The signed peer record verified and names the same addresses.
+                    let (seq, signed) = info.signed_listen_addrs.clone().expect("a signed record");
+                    assert!(seq > 0);
+                    assert_eq!(signed, info.listen_addrs);
 
                     let back = c.accepted.identify().await.unwrap();
                     assert_eq!(

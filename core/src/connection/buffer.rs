@@ -37,6 +37,7 @@ pub(crate) struct FrameBuffer<B> {
 }
 
 impl<B: ByteStorage> FrameBuffer<B> {
+    #[inline(always)]
     pub(crate) fn new() -> Self {
         FrameBuffer {
             buf: B::empty(),
@@ -46,6 +47,16 @@ impl<B: ByteStorage> FrameBuffer<B> {
             taken: 0,
             release_at: None,
         }
+    }
+
+    /// Empties the buffer in place (the bytes stay allocated; fixed storage is not rebuilt).
+    pub(crate) fn reset(&mut self) {
+        self.len = 0;
+        self.frame_end = 0;
+        self.plain = 0..0;
+        self.taken = 0;
+        self.release_at = None;
+        self.buf.set_capacity(0);
     }
 
     fn max_capacity() -> usize {

@@ -393,11 +393,46 @@ struct Upgrade<P: CryptoProvider, I: Borrow<NoiseIdentity>> {
 
 /// The secure channel: Noise transport, and the muxer negotiation or yamux session over it.
 struct Secured<P: CryptoProvider, S: ConnectionStorage> {
-    transport: NoiseTransport<P>,
+    /// Set once the handshake is over (always, while the `Secured` is in use).
+    transport: Option<NoiseTransport<P>>,
     /// multistream-select for the muxer, while it still has to send or read.
     muxer: Option<Negotiator>,
-    yamux: Option<YamuxSession<S::Yamux>>,
+    yamux: Kept<YamuxSession<S::Yamux>>,
     streams: Streams<S>,
+}
+
+/// A value that stays where it is whether in use or not: an `Option` whose contents are reset
+/// in place instead of being built anew (and moved through the stack) for each use. Fixed
+/// storage makes the yamux session and the streams several KiB.
+#[derive(Debug)]
+struct Kept<T> {
+    value: T,
+    active: bool,
+}
+
+impl<T> Kept<T> {
+    fn idle(value: T) -> Self {
+        Kept {
+            value,
+            active: false,
+        }
+    }
+
+    fn as_ref(&self) -> Option<&T> {
+        self.active.then_some(&self.value)
+    }
+
+    fn as_mut(&mut self) -> Option<&mut T> {
+        self.active.then_some(&mut self.value)
+    }
+
+    fn is_some(&self) -> bool {
+        self.active
+    }
+
+    fn is_none(&self) -> bool {
+        !self.active
+    }
 }
 
 /// One libp2p connection: see the [module documentation](self).
@@ -409,7 +444,7 @@ pub struct Connection<
     config: ConnectionConfig,
     /// Until the upgrade is over (see [`Upgrade`]).
     upgrade: Option<S::Boxed<Upgrade<P, I>>>,
-    secured: Option<Secured<P, S>>,
+    secured: Kept<Secured<P, S>>,
     remote: Option<(PeerId, S::KeyBytes)>,
     rx: FrameBuffer<S::Rx>,
     deadline: Option<Instant>,
@@ -436,6 +471,10 @@ impl<P: CryptoProvider, S: ConnectionStorage, I: Borrow<NoiseIdentity>> core::fm
 impl<P: CryptoProvider, S: ConnectionStorage, I: Borrow<NoiseIdentity>> Connection<P, S, I> {
     /// Starts a connection at `now` with the local `identity`. `ephemeral_secret` is fresh
     /// randomness for the Noise handshake; `seed` feeds the payloads of pings.
+    ///
+    /// This returns the connection by value: with [`FixedConnection`] storage that is the
+    /// whole frame buffer (64 KiB) on the stack. To keep one in a `static` and reuse it, build
+    /// it once and start each new connection with [`Connection::reset`].
     pub fn new(
         now: Instant,
         config: ConnectionConfig,
@@ -443,8 +482,97 @@ impl<P: CryptoProvider, S: ConnectionStorage, I: Borrow<NoiseIdentity>> Connecti
         ephemeral_secret: [u8; 32],
         seed: [u8; 32],
     ) -> Result<Self, ConnectionCallError> {
+        let upgrade = Self::upgrade_state(&config, identity, ephemeral_secret)?;
+        Ok(Connection {
+            config,
+            upgrade: Some(S::boxed(upgrade)),
+            secured: Kept::idle(Secured {
+                transport: None,
+                muxer: None,
+                yamux: Kept::idle(YamuxSession::new(yamux::Role::Dialer, config.yamux)),
+                streams: Streams::new(),
+            }),
+            remote: None,
+            rx: FrameBuffer::new(),
+            deadline: Some(now + config.handshake_timeout),
+            events: heapless::Deque::new(),
+            error: None,
+            closed: false,
+            seed,
+            counter: 0,
+        })
+    }
+
+    /// A connection that is over before it began ([`is_closed`](Self::is_closed), no error):
+    /// a place to [`reset`](Self::reset) into a real one later. Infallible and without an
+    /// identity, so that `StaticCell::init_with(|| Connection::new_closed(..))` can build it
+    /// in the static itself.
+    #[inline(always)]
+    pub fn new_closed(config: ConnectionConfig) -> Self {
+        Connection {
+            config,
+            upgrade: None,
+            secured: Kept::idle(Secured {
+                transport: None,
+                muxer: None,
+                yamux: Kept::idle(YamuxSession::new(yamux::Role::Dialer, config.yamux)),
+                streams: Streams::new(),
+            }),
+            remote: None,
+            rx: FrameBuffer::new(),
+            deadline: None,
+            events: heapless::Deque::new(),
+            error: None,
+            closed: true,
+            seed: [0; 32],
+            counter: 0,
+        }
+    }
+
+    /// Starts this value over as a new connection, exactly as [`Connection::new`] with the
+    /// same arguments would, but in place: the buffers are emptied, not rebuilt, so a
+    /// connection kept in a `static` never passes through the stack. On an error the value is
+    /// left as it was.
+    pub fn reset(
+        &mut self,
+        now: Instant,
+        config: ConnectionConfig,
+        identity: I,
+        ephemeral_secret: [u8; 32],
+        seed: [u8; 32],
+    ) -> Result<(), ConnectionCallError> {
+        let upgrade = Self::upgrade_state(&config, identity, ephemeral_secret)?;
+        self.config = config;
+        self.upgrade = Some(S::boxed(upgrade));
+        let secured = &mut self.secured.value;
+        secured.transport = None;
+        secured.muxer = None;
+        secured.yamux.active = false;
+        secured
+            .yamux
+            .value
+            .restart(yamux::Role::Dialer, config.yamux);
+        secured.streams.clear();
+        self.secured.active = false;
+        self.remote = None;
+        self.rx.reset();
+        self.deadline = Some(now + config.handshake_timeout);
+        self.events.clear();
+        self.error = None;
+        self.closed = false;
+        self.seed = seed;
+        self.counter = 0;
+        Ok(())
+    }
+
+    /// Checks `config` and builds the upgrade's state.
+    fn upgrade_state(
+        config: &ConnectionConfig,
+        identity: I,
+        ephemeral_secret: [u8; 32],
+    ) -> Result<Upgrade<P, I>, ConnectionCallError> {
         // Checked once here; `protocol_list` rebuilds the list when a stream needs it.
-        if builtin_protocols(&config).count() + config.app_protocols.len() > MAX_PROTOCOLS {
+        if builtin_protocols(config).count() + config.app_protocols.len() > MAX_PROTOCOLS {
             return Err(ConnectionCallError::TooManyStreams);
         }
         for id in config.app_protocols {
@@ -477,22 +605,10 @@ impl<P: CryptoProvider, S: ConnectionStorage, I: Borrow<NoiseIdentity>> Connecti
             },
         )
         .map_err(|_| ConnectionCallError::InvalidProtocol)?;
-        Ok(Connection {
-            config,
-            upgrade: Some(S::boxed(Upgrade {
-                security: Some(security),
-                handshake: Some(handshake),
-                stage: Stage::default(),
-            })),
-            secured: None,
-            remote: None,
-            rx: FrameBuffer::new(),
-            deadline: Some(now + config.handshake_timeout),
-            events: heapless::Deque::new(),
-            error: None,
-            closed: false,
-            seed,
-            counter: 0,
+        Ok(Upgrade {
+            security: Some(security),
+            handshake: Some(handshake),
+            stage: Stage::default(),
         })
     }
 
@@ -726,15 +842,13 @@ impl<P: CryptoProvider, S: ConnectionStorage, I: Borrow<NoiseIdentity>> Connecti
             Role::Dialer => Negotiator::dialer(&[YAMUX_PROTOCOL], self.config.lazy_negotiation),
             Role::Listener => Negotiator::listener(),
         });
-        let mut secured = Secured {
-            transport,
-            muxer,
-            yamux: None,
-            streams: Streams::new(),
-        };
+        // In place: the session and the streams were emptied by `new` or `reset`.
+        let secured = &mut self.secured.value;
+        secured.transport = Some(transport);
+        secured.muxer = muxer;
         secured.start_yamux_if_agreed(&self.config);
         let established = secured.yamux.is_some();
-        self.secured = Some(secured);
+        self.secured.active = true;
         if established {
             self.on_established(early);
         }
@@ -889,6 +1003,23 @@ impl<P: CryptoProvider, S: ConnectionStorage, I: Borrow<NoiseIdentity>> Connecti
         Ok(n)
     }
 
+    /// Reads from an application stream in place: `read` gets the first buffered bytes that
+    /// lie in one piece and returns how many it took. Returns that count (0: nothing buffered,
+    /// or the end of the stream once `StreamFinished` was seen). Saves the copy into an
+    /// intermediate buffer that [`stream_read`](Self::stream_read) needs.
+    pub fn stream_read_with(
+        &mut self,
+        now: Instant,
+        stream: StreamId,
+        read: impl FnOnce(&[u8]) -> usize,
+    ) -> Result<usize, ConnectionCallError> {
+        let secured = self.established()?;
+        let yamux = secured.yamux.as_mut().expect("established");
+        let n = secured.streams.app_read_with(yamux, stream, read)?;
+        let _ = self.pump(now);
+        Ok(n)
+    }
+
     /// Writes to an application stream; returns how many bytes were taken (fewer when its
     /// send buffer or window is full: wait for `StreamWritable`).
     pub fn stream_write(
@@ -1025,8 +1156,8 @@ impl<P: CryptoProvider, S: ConnectionStorage, I: Borrow<NoiseIdentity>> Connecti
     /// When `handle_timeout` should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let mut t = min_opt(self.deadline, self.rx.poll_timeout());
-        if let Some(secured) = &self.secured {
-            if let Some(yamux) = &secured.yamux {
+        if let Some(secured) = self.secured.as_ref() {
+            if let Some(yamux) = secured.yamux.as_ref() {
                 t = min_opt(t, yamux.poll_timeout());
             }
             t = min_opt(t, secured.streams.poll_timeout());
@@ -1037,7 +1168,7 @@ impl<P: CryptoProvider, S: ConnectionStorage, I: Borrow<NoiseIdentity>> Connecti
 
 fn established<P: CryptoProvider, S: ConnectionStorage>(
     closed: bool,
-    secured: &mut Option<Secured<P, S>>,
+    secured: &mut Kept<Secured<P, S>>,
 ) -> Result<&mut Secured<P, S>, ConnectionCallError> {
     if closed {
         return Err(ConnectionCallError::Closed);
@@ -1058,7 +1189,13 @@ struct Stage {
 
 /// The staging buffer's size: multistream messages and a handshake message with an identity
 /// of up to an RSA-4096 key (about 1.2 kB) fit.
+#[cfg(feature = "alloc")]
 const STAGE_LEN: usize = 2048;
+/// Without an allocator there is no RSA signer: an Ed25519, secp256k1 or ECDSA identity's
+/// handshake message (at most about 400 bytes) and the multistream messages fit. A larger one
+/// fails the handshake (`BufferTooSmall`) rather than costing every connection 2 KiB.
+#[cfg(not(feature = "alloc"))]
+const STAGE_LEN: usize = 640;
 
 impl Default for Stage {
     fn default() -> Self {
@@ -1135,7 +1272,8 @@ impl<P: CryptoProvider, S: ConnectionStorage> Secured<P, S> {
                 Role::Dialer => yamux::Role::Dialer,
                 Role::Listener => yamux::Role::Listener,
             };
-            self.yamux = Some(YamuxSession::new(role, config.yamux));
+            self.yamux.value.restart(role, config.yamux);
+            self.yamux.active = true;
         }
     }
 
@@ -1149,7 +1287,7 @@ impl<P: CryptoProvider, S: ConnectionStorage> Secured<P, S> {
         loop {
             if !rx.has_plaintext() {
                 match rx
-                    .open_frame(now, &mut self.transport)
+                    .open_frame(now, self.transport.as_mut().expect("secured"))
                     .map_err(ConnectionError::Noise)?
                 {
                     true => progressed = true,
@@ -1179,8 +1317,12 @@ impl<P: CryptoProvider, S: ConnectionStorage> Secured<P, S> {
             if !rx.has_plaintext() {
                 continue;
             }
+            // Perf handlers take their data straight from the opened frame.
+            let streams = &mut self.streams;
             let used = yamux
-                .handle_input(now, rx.plaintext())
+                .handle_input_with(now, rx.plaintext(), &mut |id, data| {
+                    streams.offer_direct(now, id, data)
+                })
                 .map_err(ConnectionError::Yamux)?;
             rx.consume_plaintext(used);
             progressed |= used > 0;
@@ -1226,7 +1368,8 @@ impl<P: CryptoProvider, S: ConnectionStorage> Secured<P, S> {
             if n == 0 {
                 return written;
             }
-            match self.transport.seal_in_place(frame, n) {
+            let transport = self.transport.as_mut().expect("secured");
+            match transport.seal_in_place(frame, n) {
                 Ok(len) => written += len,
                 // Only nonce exhaustion (2^64 frames) can fail here; stop sending.
                 Err(_) => return written,

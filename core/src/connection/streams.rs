@@ -13,6 +13,8 @@ use crate::yamux::{StreamId, StreamSlots, YamuxError, YamuxEvent, YamuxSession};
 
 /// Bytes moved between yamux and a handler per step (on the stack).
 const SCRATCH: usize = 4096;
+/// The most a handler writes in one call (straight into the stream's send buffer).
+const MAX_WRITE_CHUNK: usize = 64 * 1024;
 
 #[cfg(feature = "alloc")]
 type RequesterBox = alloc::boxed::Box<IdentifyRequester>;
@@ -81,10 +83,9 @@ pub enum StreamKind {
     IdentifyRequest,
 }
 
-/// The protocol side of a stream.
-// Without `alloc` the identify handlers are held inline (2 KiB), by design: one slot per
-// stream is the memory budget, and there is no heap to box them on.
-#[cfg_attr(not(feature = "alloc"), allow(clippy::large_enum_variant))]
+/// The protocol side of a stream. The identify handlers' buffers are not here but in
+/// [`IdentifyBuffers`], one set per connection: a slot costs what its largest small handler
+/// does, not an identify message.
 #[derive(Debug)]
 enum Handler {
     /// Inbound, protocol not agreed yet.
@@ -95,10 +96,13 @@ enum Handler {
     PingServe(PingListener),
     Perf(PerfClient),
     PerfServe(PerfServer),
-    IdentifyRequest(RequesterBox),
+    /// Receives an identify message (our request's answer, or a push) into
+    /// [`IdentifyBuffers::received`].
+    IdentifyRequest,
     /// Inbound identify: waiting for the application's message.
     IdentifyAwaitingMessage,
-    IdentifyRespond(ResponderBox),
+    /// Sends the message in [`IdentifyBuffers::responder`].
+    IdentifyRespond,
 }
 
 impl Handler {
@@ -180,8 +184,23 @@ impl Slot {
 /// The streams of one connection.
 pub(crate) struct Streams<S: ConnectionStorage> {
     slots: S::Slots,
-    /// The last identify message received (kept after its stream ends).
-    identified: Option<RequesterBox>,
+    identify: IdentifyBuffers,
+}
+
+/// The identify handlers' buffers, one of each per connection: at most one identify message is
+/// received (an answer or a push) and one sent at a time.
+///
+/// # Q&A
+/// *Why not one per stream?* Without an allocator a buffer is its full size (2 KiB to read,
+/// 1 KiB to send) whether used or not; in every stream slot they tripled a small connection's
+/// stream state. A second identify while one is under way is refused (its stream is reset).
+#[derive(Debug)]
+struct IdentifyBuffers {
+    /// The message being received, then the last one received (kept after its stream ends,
+    /// until the next identify starts).
+    received: Option<RequesterBox>,
+    /// The answer being sent.
+    responder: Option<ResponderBox>,
 }
 
 /// What driving the streams needs from the connection.
@@ -194,11 +213,54 @@ pub(crate) struct Ctx<'a, S: ConnectionStorage> {
 }
 
 impl<S: ConnectionStorage> Streams<S> {
+    #[inline(always)]
+    /// Bytes for stream `id` straight from a received frame, before yamux would buffer
+    /// them: a perf handler whose negotiation is over takes what it can. Returns how many it
+    /// took. A handler error is left to meet again when the bytes come from the buffer.
+    pub(crate) fn offer_direct(&mut self, now: Instant, id: StreamId, data: &[u8]) -> usize {
+        let Some(slot) = self.slots.as_mut_slice().iter_mut().find(|s| s.id == id) else {
+            return 0;
+        };
+        if slot.ended
+            || slot.failure.is_some()
+            || slot.negotiation.as_ref().is_some_and(|n| n.wants_input())
+        {
+            return 0;
+        }
+        let taken = match &mut slot.handler {
+            Handler::PerfServe(h) => h.handle_input(now, data).ok(),
+            Handler::Perf(h) => h.handle_input(now, data).ok(),
+            _ => return 0,
+        };
+        taken.unwrap_or(0).min(data.len())
+    }
+
     pub(crate) fn new() -> Self {
         Streams {
             slots: S::Slots::empty(),
-            identified: None,
+            identify: IdentifyBuffers {
+                received: None,
+                responder: None,
+            },
         }
+    }
+
+    /// Forgets every stream and identify message, in place (for a reused connection).
+    pub(crate) fn clear(&mut self) {
+        while !self.slots.as_slice().is_empty() {
+            let last = self.slots.as_slice().len() - 1;
+            self.slots.remove_at(last);
+        }
+        self.identify.received = None;
+        self.identify.responder = None;
+    }
+
+    /// Whether a stream is receiving an identify message.
+    fn receiving_identify(&self) -> bool {
+        self.slots
+            .as_slice()
+            .iter()
+            .any(|s| !s.ended && matches!(s.handler, Handler::IdentifyRequest))
     }
 
     fn index(&self, id: StreamId) -> Option<usize> {
@@ -209,7 +271,11 @@ impl<S: ConnectionStorage> Streams<S> {
     }
 
     pub(crate) fn remote_identify(&self) -> Option<crate::identify::Identify<'_>> {
-        self.identified.as_ref()?.message()
+        let received = self.identify.received.as_ref()?;
+        if self.receiving_identify() {
+            return None;
+        }
+        received.message()
     }
 
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
@@ -223,8 +289,16 @@ impl<S: ConnectionStorage> Streams<S> {
                     Handler::PingServe(h) => h.poll_timeout(),
                     Handler::Perf(h) => h.poll_timeout(),
                     Handler::PerfServe(h) => h.poll_timeout(),
-                    Handler::IdentifyRequest(h) => h.poll_timeout(),
-                    Handler::IdentifyRespond(h) => h.poll_timeout(),
+                    Handler::IdentifyRequest => self
+                        .identify
+                        .received
+                        .as_ref()
+                        .and_then(|h| h.poll_timeout()),
+                    Handler::IdentifyRespond => self
+                        .identify
+                        .responder
+                        .as_ref()
+                        .and_then(|h| h.poll_timeout()),
                     _ => None,
                 };
                 [s.deadline.filter(|_| s.negotiation.is_some()), handler]
@@ -235,6 +309,7 @@ impl<S: ConnectionStorage> Streams<S> {
 
     /// Fires the handlers' due timers. Failures surface in the next `drive`.
     pub(crate) fn handle_timeout(&mut self, now: Instant, yamux: &mut YamuxSession<S::Yamux>) {
+        let identify = &mut self.identify;
         for slot in self.slots.as_mut_slice().iter_mut().filter(|s| !s.ended) {
             let due = |t: Option<Instant>| t.is_some_and(|t| t <= now);
             let stream = slot.id;
@@ -255,13 +330,17 @@ impl<S: ConnectionStorage> Streams<S> {
                 Handler::PerfServe(h) if due(h.poll_timeout()) => {
                     h.handle_timeout(now).err().map(|_| None)
                 }
-                Handler::IdentifyRequest(h) if due(h.poll_timeout()) => h
-                    .handle_timeout(now)
-                    .err()
-                    .map(|_| Some(ConnectionEvent::IdentifyFailed { stream })),
-                Handler::IdentifyRespond(h) if due(h.poll_timeout()) => {
-                    h.handle_timeout(now).err().map(|_| None)
-                }
+                Handler::IdentifyRequest => match identify.received.as_mut() {
+                    Some(h) if due(h.poll_timeout()) => h
+                        .handle_timeout(now)
+                        .err()
+                        .map(|_| Some(ConnectionEvent::IdentifyFailed { stream })),
+                    _ => None,
+                },
+                Handler::IdentifyRespond => match identify.responder.as_mut() {
+                    Some(h) if due(h.poll_timeout()) => h.handle_timeout(now).err().map(|_| None),
+                    _ => None,
+                },
                 _ => None,
             };
             if let Some(failure) = failed {
@@ -285,11 +364,7 @@ impl<S: ConnectionStorage> Streams<S> {
         if self.slots.as_slice().len() >= S::Slots::MAX_LEN {
             return Err(ConnectionCallError::TooManyStreams);
         }
-        let requesting =
-            self.slots.as_slice().iter().any(|s| {
-                !s.ended && matches!(s.handler, Handler::IdentifyRequest(_)) && !s.inbound
-            });
-        if kind == StreamKind::IdentifyRequest && requesting {
+        if kind == StreamKind::IdentifyRequest && self.receiving_identify() {
             return Err(ConnectionCallError::TooManyStreams);
         }
         let handler = match kind {
@@ -306,9 +381,12 @@ impl<S: ConnectionStorage> Streams<S> {
             StreamKind::Perf(params) => {
                 Handler::Perf(PerfClient::new(now, params, PerfClientConfig::default()))
             }
-            StreamKind::IdentifyRequest => Handler::IdentifyRequest(new_requester(now)),
+            StreamKind::IdentifyRequest => Handler::IdentifyRequest,
         };
         let id = yamux.open_stream().map_err(ConnectionCallError::Open)?;
+        if kind == StreamKind::IdentifyRequest {
+            self.identify.received = Some(new_requester(now));
+        }
         let deadline = now + config.stream_negotiation_timeout;
         let slot = Slot::new(
             id,
@@ -342,9 +420,9 @@ impl<S: ConnectionStorage> Streams<S> {
         if !matches!(slot.handler, Handler::IdentifyAwaitingMessage) {
             return Err(ConnectionCallError::UnknownStream);
         }
-        slot.handler = Handler::IdentifyRespond(
-            new_responder(now, message).ok_or(ConnectionCallError::IdentifyTooLarge)?,
-        );
+        self.identify.responder =
+            Some(new_responder(now, message).ok_or(ConnectionCallError::IdentifyTooLarge)?);
+        slot.handler = Handler::IdentifyRespond;
         Ok(())
     }
 
@@ -376,6 +454,28 @@ impl<S: ConnectionStorage> Streams<S> {
             Err(crate::yamux::StreamError::WouldBlock | crate::yamux::StreamError::Closed) => Ok(0),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Hands the application stream's first buffered bytes in one piece to `read`, which
+    /// returns how many it took; those are consumed.
+    pub(crate) fn app_read_with(
+        &mut self,
+        yamux: &mut YamuxSession<S::Yamux>,
+        stream: StreamId,
+        read: impl FnOnce(&[u8]) -> usize,
+    ) -> Result<usize, ConnectionCallError> {
+        let slot = self.app_slot(stream)?;
+        if slot.negotiation.as_ref().is_some_and(|n| n.wants_input()) {
+            return Ok(0);
+        }
+        if yamux.readable_len(stream) == 0 {
+            // Nothing buffered: `read` says so, and forgets a stream that has finished.
+            return self.app_read(yamux, stream, &mut [0u8; 1]);
+        }
+        let data = yamux.peek_slice(stream);
+        let n = read(data).min(data.len());
+        yamux.consume(stream, n);
+        Ok(n)
     }
 
     pub(crate) fn app_write(
@@ -429,16 +529,10 @@ impl<S: ConnectionStorage> Streams<S> {
         let mut i = 0;
         while i < self.slots.as_slice().len() {
             let slot = &mut self.slots.as_mut_slice()[i];
-            if let Some(e) = next_event(slot) {
-                if e == ConnectionEvent::Identified
-                    && let Handler::IdentifyRequest(_) = slot.handler
-                {
-                    let Handler::IdentifyRequest(req) =
-                        core::mem::replace(&mut slot.handler, Handler::Negotiating)
-                    else {
-                        unreachable!("matched above")
-                    };
-                    self.identified = Some(req);
+            if let Some(e) = next_event(slot, &mut self.identify) {
+                if e == ConnectionEvent::Identified {
+                    // The message stays in `identify.received`; the stream is done with it.
+                    slot.handler = Handler::Negotiating;
                 }
                 return Some(e);
             }
@@ -461,12 +555,17 @@ impl<S: ConnectionStorage> Streams<S> {
                 !s.ended
                     && matches!(
                         s.handler,
-                        Handler::IdentifyRespond(_) | Handler::IdentifyAwaitingMessage
+                        Handler::IdentifyRespond | Handler::IdentifyAwaitingMessage
                     )
             });
+            let receiving_identify = self.receiving_identify();
             let slot = &mut self.slots.as_mut_slice()[i];
             if !slot.ended {
-                step_slot(slot, ctx, answering_identify);
+                let busy = IdentifyBusy {
+                    answering: answering_identify,
+                    receiving: receiving_identify,
+                };
+                step_slot(slot, ctx, &mut self.identify, busy);
             }
         }
         match ctx.yamux.error() {
@@ -539,11 +638,19 @@ impl<S: ConnectionStorage> Streams<S> {
     }
 }
 
+/// Which identify buffers other streams use.
+#[derive(Clone, Copy)]
+struct IdentifyBusy {
+    answering: bool,
+    receiving: bool,
+}
+
 /// Advances one stream: its negotiation, then its handler.
 fn step_slot<S: ConnectionStorage>(
     slot: &mut Slot,
     ctx: &mut Ctx<'_, S>,
-    answering_identify: bool,
+    identify: &mut IdentifyBuffers,
+    busy: IdentifyBusy,
 ) {
     let mut scratch = [0u8; SCRATCH];
     let id = slot.id;
@@ -590,7 +697,7 @@ fn step_slot<S: ConnectionStorage>(
                         Handler::PerfServe(PerfServer::new(ctx.now, ctx.config.perf_server))
                     }
                     crate::identify::PROTOCOL_ID => {
-                        if answering_identify {
+                        if busy.answering {
                             // One identify answer at a time per connection.
                             return slot.fail(ctx.yamux, None);
                         }
@@ -598,7 +705,12 @@ fn step_slot<S: ConnectionStorage>(
                         Handler::IdentifyAwaitingMessage
                     }
                     crate::identify::PUSH_PROTOCOL_ID => {
-                        Handler::IdentifyRequest(new_requester(ctx.now))
+                        if busy.receiving {
+                            // One identify message received at a time per connection.
+                            return slot.fail(ctx.yamux, None);
+                        }
+                        identify.received = Some(new_requester(ctx.now));
+                        Handler::IdentifyRequest
                     }
                     _ => {
                         slot.notify |= OPENED;
@@ -659,12 +771,19 @@ fn step_slot<S: ConnectionStorage>(
             })
         }),
         Handler::PerfServe(h) => io.run(h).map_err(|_| None),
-        Handler::IdentifyRequest(h) => {
+        Handler::IdentifyRequest => {
             let outbound = !slot.inbound;
-            io.run(&mut **h)
-                .map_err(|_| outbound.then_some(ConnectionEvent::IdentifyFailed { stream }))
+            match identify.received.as_mut() {
+                Some(h) => io
+                    .run(&mut **h)
+                    .map_err(|_| outbound.then_some(ConnectionEvent::IdentifyFailed { stream })),
+                None => Err(outbound.then_some(ConnectionEvent::IdentifyFailed { stream })),
+            }
         }
-        Handler::IdentifyRespond(h) => io.run(&mut **h).map_err(|_| None),
+        Handler::IdentifyRespond => match identify.responder.as_mut() {
+            Some(h) => io.run(&mut **h).map_err(|_| None),
+            None => Err(None),
+        },
         Handler::App | Handler::Negotiating | Handler::IdentifyAwaitingMessage => {
             Ok(State::default())
         }
@@ -695,7 +814,7 @@ fn step_slot<S: ConnectionStorage>(
 }
 
 /// The next event a slot owes the application.
-fn next_event(slot: &mut Slot) -> Option<ConnectionEvent> {
+fn next_event(slot: &mut Slot, identify: &mut IdentifyBuffers) -> Option<ConnectionEvent> {
     let stream = slot.id;
     if let Some(e) = slot.failure.take() {
         return Some(e);
@@ -732,7 +851,7 @@ fn next_event(slot: &mut Slot) -> Option<ConnectionEvent> {
                 PerfEvent::Progress(p) => ConnectionEvent::PerfProgress(p),
                 PerfEvent::Done(r) => ConnectionEvent::PerfDone(r),
             },
-            Handler::IdentifyRequest(h) => match h.poll_event()? {
+            Handler::IdentifyRequest => match identify.received.as_mut()?.poll_event()? {
                 IdentifyEvent::Received => ConnectionEvent::Identified,
                 IdentifyEvent::Sent => continue,
             },
@@ -744,8 +863,8 @@ fn next_event(slot: &mut Slot) -> Option<ConnectionEvent> {
                 h.poll_event()?;
                 continue;
             }
-            Handler::IdentifyRespond(h) => {
-                h.poll_event()?;
+            Handler::IdentifyRespond => {
+                identify.responder.as_mut()?.poll_event()?;
                 continue;
             }
             _ => return None,
@@ -793,27 +912,35 @@ impl<S: ConnectionStorage> Io<'_, '_, S> {
         })
     }
 
-    /// Moves bytes until neither direction can move more.
+    /// Moves bytes until neither direction can move more. The handler reads straight from
+    /// the stream's receive buffer and writes straight into its send buffer: no copy here.
     fn pump<H: StreamHandler>(&mut self, h: &mut H) -> Result<(), H::Error> {
         let (now, id) = (self.ctx.now, self.id);
         loop {
             let mut moved = false;
             if self.flags.reading {
-                let n = self.ctx.yamux.peek(id, &mut self.scratch[..]);
-                if n > 0 {
-                    let used = h.handle_input(now, &self.scratch[..n])?;
+                let data = self.ctx.yamux.peek_slice(id);
+                if !data.is_empty() {
+                    let in_one_piece = data.len();
+                    let mut used = h.handle_input(now, data)?;
+                    if used == 0 && self.ctx.yamux.readable_len(id) > in_one_piece {
+                        // A message that wraps around the buffer's end: show it whole.
+                        let n = self.ctx.yamux.peek(id, &mut self.scratch[..]);
+                        used = h.handle_input(now, &self.scratch[..n])?;
+                    }
                     self.ctx.yamux.consume(id, used);
                     moved |= used > 0;
                 }
             }
             if self.flags.writing {
-                let room = self.ctx.yamux.writable_len(id).min(SCRATCH);
+                let room = self.ctx.yamux.writable_len(id).min(MAX_WRITE_CHUNK);
                 if room > 0 {
-                    let n = h.poll_transmit(now, &mut self.scratch[..room]);
-                    if n > 0 {
-                        let _ = self.ctx.yamux.write(id, &self.scratch[..n]);
-                        moved = true;
-                    }
+                    let n = self
+                        .ctx
+                        .yamux
+                        .write_with(id, room, |space| h.poll_transmit(now, space))
+                        .unwrap_or(0);
+                    moved |= n > 0;
                 }
             }
             if !moved {
@@ -848,7 +975,7 @@ fn failure_event(slot: &Slot) -> Option<ConnectionEvent> {
             stream,
             error: None,
         }),
-        Handler::IdentifyRequest(_) if !slot.inbound => {
+        Handler::IdentifyRequest if !slot.inbound => {
             Some(ConnectionEvent::IdentifyFailed { stream })
         }
         _ => None,

@@ -30,6 +30,7 @@ pub trait ByteStorage: core::fmt::Debug {
 impl<const N: usize> ByteStorage for [u8; N] {
     const MAX_CAPACITY: usize = N;
     const ALLOCATES: bool = false;
+    #[inline(always)]
     fn empty() -> Self {
         [0; N]
     }
@@ -138,6 +139,39 @@ impl<B: ByteStorage> Ring<B> {
         out[..first].copy_from_slice(&buf[self.head..self.head + first]);
         out[first..n].copy_from_slice(&buf[..n - first]);
         n
+    }
+
+    /// The oldest bytes that lie in one piece (all of them, or up to the ring's end).
+    pub fn front_slice(&self) -> &[u8] {
+        let end = (self.head + self.len).min(self.capacity());
+        &self.storage.bytes()[self.head..end]
+    }
+
+    /// The free bytes that follow the held ones in one piece, to write into before
+    /// [`commit`](Self::commit).
+    pub fn back_slice_mut(&mut self) -> &mut [u8] {
+        let cap = self.capacity();
+        if self.len == 0 {
+            self.head = 0;
+        }
+        if cap == 0 {
+            return &mut [];
+        }
+        let tail = (self.head + self.len) % cap;
+        let end = if tail >= self.head && self.len < cap {
+            cap
+        } else {
+            self.head
+        };
+        // A full ring has tail == head and nothing free.
+        let end = if self.len == cap { tail } else { end };
+        &mut self.storage.bytes_mut()[tail..end]
+    }
+
+    /// Keeps `n` bytes written at the front of [`back_slice_mut`](Self::back_slice_mut).
+    pub fn commit(&mut self, n: usize) {
+        debug_assert!(n <= self.free());
+        self.len += n.min(self.free());
     }
 
     /// Drops the `n` oldest bytes (at most all of them).
@@ -294,11 +328,13 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn model_check<B: ByteStorage>(ops: &[(bool, usize)], grow: bool) {
+    /// Pushes and pops, each either copying (`push`/`pop`) or in place (`back_slice_mut` +
+    /// `commit`, `front_slice` + `consume`), against a `VecDeque`.
+    fn model_check<B: ByteStorage>(ops: &[(bool, bool, usize)], grow: bool) {
         let mut ring: Ring<B> = Ring::new();
         let mut model = std::collections::VecDeque::new();
         let mut counter = 0u8;
-        for &(is_push, n) in ops {
+        for &(is_push, in_place, n) in ops {
             if is_push {
                 if grow && ring.free() < n {
                     ring.grow_to((ring.len() + n).next_power_of_two().min(64));
@@ -309,10 +345,32 @@ mod tests {
                         counter
                     })
                     .collect();
-                let used = ring.push(&data);
+                let used = if in_place {
+                    let free = ring.free();
+                    let space = ring.back_slice_mut();
+                    assert!(space.len() <= free);
+                    assert!(free == 0 || !space.is_empty(), "free room is offered");
+                    let used = n.min(space.len());
+                    space[..used].copy_from_slice(&data[..used]);
+                    ring.commit(used);
+                    used
+                } else {
+                    ring.push(&data)
+                };
                 assert!(used <= n);
                 model.extend(&data[..used]);
                 counter = counter.wrapping_sub((n - used) as u8);
+            } else if in_place {
+                let front = ring.front_slice();
+                assert!(
+                    ring.is_empty() || !front.is_empty(),
+                    "held bytes are offered"
+                );
+                let got = n.min(front.len());
+                let want: Vec<u8> = model.drain(..got).collect();
+                assert_eq!(&front[..got], &want[..]);
+                ring.consume(got);
+                ring.release_if_empty();
             } else {
                 let mut out = vec![0; n];
                 let got = ring.pop(&mut out);
@@ -326,12 +384,12 @@ mod tests {
 
     proptest! {
         #[test]
-        fn fixed_ring_is_a_fifo(ops in proptest::collection::vec((any::<bool>(), 0usize..20), 0..60)) {
+        fn fixed_ring_is_a_fifo(ops in proptest::collection::vec((any::<bool>(), any::<bool>(), 0usize..20), 0..60)) {
             model_check::<[u8; 16]>(&ops, false);
         }
 
         #[test]
-        fn heap_ring_is_a_fifo(ops in proptest::collection::vec((any::<bool>(), 0usize..20), 0..60)) {
+        fn heap_ring_is_a_fifo(ops in proptest::collection::vec((any::<bool>(), any::<bool>(), 0usize..20), 0..60)) {
             model_check::<Vec<u8>>(&ops, true);
         }
     }

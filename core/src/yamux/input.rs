@@ -4,7 +4,7 @@ use super::buffer::{StreamSlots, YamuxStorage};
 use super::frame::{Flags, FrameType, GoAwayCode, HEADER_LEN, Header, HeaderError, INITIAL_WINDOW};
 use super::session::{YamuxSession, grow_ring};
 use super::stream::{EVENT_INBOUND, EVENT_READABLE, EVENT_REMOTE_CLOSED, EVENT_RESET, StreamSlot};
-use super::{ProtocolViolation, YamuxError};
+use super::{ProtocolViolation, StreamId, YamuxError};
 use crate::time::Instant;
 
 /// Where the frame parser is.
@@ -35,6 +35,20 @@ impl<S: YamuxStorage> YamuxSession<S> {
     /// `input.len()` means a buffer is full: offer the rest again after draining `poll_*` and
     /// reading. An error ends the session (a go-away is queued for `poll_transmit`).
     pub fn handle_input(&mut self, now: Instant, input: &[u8]) -> Result<usize, YamuxError> {
+        self.handle_input_with(now, input, &mut |_, _| 0)
+    }
+
+    /// [`handle_input`](Self::handle_input), offering a stream's data to `direct` before
+    /// buffering it, whenever that stream has nothing buffered (so the order holds):
+    /// `direct(stream, bytes)` returns how many of `bytes` it took, as if they had been read
+    /// at once. The rest is buffered as usual. A reader that can take data in place (a
+    /// protocol handler) saves the copy into the stream's buffer.
+    pub fn handle_input_with(
+        &mut self,
+        now: Instant,
+        input: &[u8],
+        direct: &mut impl FnMut(StreamId, &[u8]) -> usize,
+    ) -> Result<usize, YamuxError> {
         if let Some(e) = self.failed {
             return Err(e);
         }
@@ -73,7 +87,13 @@ impl<S: YamuxStorage> YamuxSession<S> {
                     let used = if discard {
                         avail
                     } else {
-                        self.buffer_body(stream_id, &input[pos..pos + avail])
+                        let body = &input[pos..pos + avail];
+                        let taken = if self.takes_direct(stream_id) {
+                            direct(StreamId(stream_id), body).min(avail)
+                        } else {
+                            0
+                        };
+                        taken + self.buffer_body(stream_id, &body[taken..])
                     };
                     if used == 0 && avail > 0 {
                         break; // the stream's receive ring is full
@@ -100,8 +120,19 @@ impl<S: YamuxStorage> YamuxSession<S> {
         Ok(pos)
     }
 
+    /// Whether the stream's data may go to a direct reader: it is live and has nothing
+    /// buffered that would have to be read first.
+    fn takes_direct(&self, stream_id: u32) -> bool {
+        self.find(stream_id)
+            .map(|i| &self.streams.as_slice()[i])
+            .is_some_and(|s| s.visible() && !s.discards_input() && s.rx.is_empty())
+    }
+
     /// Copies body bytes into the stream's receive ring; returns how many fit.
     fn buffer_body(&mut self, stream_id: u32, data: &[u8]) -> usize {
+        if data.is_empty() {
+            return 0;
+        }
         let Some(index) = self.find(stream_id) else {
             return data.len(); // gone meanwhile: discard
         };

@@ -77,6 +77,7 @@ pub struct YamuxSession<S: YamuxStorage> {
 impl<S: YamuxStorage> YamuxSession<S> {
     /// A session for one connection. A first ping (to learn the round-trip time that window
     /// auto-tuning uses) goes out with the first `poll_transmit`.
+    #[inline(always)]
     pub fn new(role: Role, config: YamuxConfig) -> Self {
         YamuxSession {
             role,
@@ -107,6 +108,40 @@ impl<S: YamuxStorage> YamuxSession<S> {
             transmit_cursor: 0,
             allocated: 0,
         }
+    }
+
+    /// Starts over as a new session for another connection, in place: the stream table is
+    /// emptied, not rebuilt, so fixed storage never passes through the stack.
+    pub fn restart(&mut self, role: Role, config: YamuxConfig) {
+        while let Some(last) = self.streams.as_slice().len().checked_sub(1) {
+            self.streams.remove_at(last);
+        }
+        self.role = role;
+        self.config = config;
+        self.next_outbound_id = match role {
+            Role::Dialer => 1,
+            Role::Listener => 2,
+        };
+        self.highest_inbound_id = 0;
+        self.parse = super::input::Parse::START;
+        self.control.clear();
+        self.ping_due = true;
+        self.ping_outstanding = None;
+        self.next_ping_at = None;
+        self.sweep_at = None;
+        self.last_now = Instant::ZERO;
+        self.ping_counter = 0;
+        self.rtt = None;
+        self.rtt_event = None;
+        self.go_away_to_send = None;
+        self.local_go_away = false;
+        self.remote_go_away = None;
+        self.go_away_event = None;
+        self.failed = None;
+        self.streams_with_events = 0;
+        self.event_cursor = 0;
+        self.transmit_cursor = 0;
+        self.allocated = 0;
     }
 
     // ---- getters ----
@@ -349,6 +384,52 @@ impl<S: YamuxStorage> YamuxSession<S> {
             .map(|i| &self.streams.as_slice()[i])
             .filter(|s| s.visible() && !s.dead)
             .map_or(0, |s| s.rx.peek(out))
+    }
+
+    /// The first buffered bytes of the stream that lie in one piece, to read in place before
+    /// [`consume`](Self::consume) (empty: nothing buffered, or the stream is gone).
+    pub fn peek_slice(&self, id: StreamId) -> &[u8] {
+        self.find(id.0)
+            .map(|i| &self.streams.as_slice()[i])
+            .filter(|s| s.visible() && !s.dead)
+            .map_or(&[], |s| s.rx.front_slice())
+    }
+
+    /// Like [`write`](Self::write), but lets `fill` write straight into the stream's send
+    /// buffer: `fill` gets up to `wanted` free bytes in one piece and returns how many it
+    /// wrote. Returns that count.
+    pub fn write_with(
+        &mut self,
+        id: StreamId,
+        wanted: usize,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<usize, StreamError> {
+        let index = self.app_stream(id)?;
+        let tx_limit = self.tx_limit();
+        let budget = self.budget();
+        let slot = &mut self.streams.as_mut_slice()[index];
+        if slot.dead {
+            return Err(StreamError::Reset);
+        }
+        if slot.fin_requested {
+            return Err(StreamError::WriteClosed);
+        }
+        if !slot.accepted {
+            slot.accepted = true;
+            slot.ack_to_send = true;
+        }
+        let before = slot.allocated();
+        grow_ring(&mut slot.tx, wanted, tx_limit, budget);
+        let space = slot.tx.back_slice_mut();
+        let room = space.len().min(wanted);
+        let n = fill(&mut space[..room]).min(room);
+        slot.tx.commit(n);
+        if room < wanted && n == room {
+            // The buffer, not the writer, set the limit: say when there is room again.
+            slot.want_writable = true;
+        }
+        self.allocated = self.allocated - before + slot.allocated();
+        Ok(n)
     }
 
     /// Drops the first `n` buffered bytes of the stream, as `read` would (at most

@@ -28,6 +28,15 @@ pub struct HostShared {
     pub(crate) request_timeout: Duration,
     pub(crate) clock: Clock,
     listen_addrs: Mutex<Vec<SocketAddr>>,
+    /// The signed peer record of the current listen addresses, made when first asked for.
+    signed_record: Mutex<Option<SignedRecord>>,
+}
+
+/// A signed peer record and the addresses it was made for.
+#[derive(Debug)]
+struct SignedRecord {
+    addrs: Vec<SocketAddr>,
+    envelope: Arc<[u8]>,
 }
 
 impl HostShared {
@@ -65,6 +74,45 @@ impl HostShared {
     /// Forgets a listening address.
     pub fn remove_listen_addr(&self, addr: SocketAddr) {
         self.listen_addrs().retain(|a| *a != addr);
+    }
+
+    /// The host's signed peer record (a `libp2p-peer-record` envelope) of the addresses it
+    /// listens on, sent in identify. Made again when the addresses change, with a larger
+    /// sequence number (microseconds since the Unix epoch, as other libp2p hosts use time).
+    pub fn signed_peer_record(&self) -> Arc<[u8]> {
+        let addrs = self.listen_addrs().clone();
+        let mut cache = self
+            .signed_record
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(record) = cache.as_ref().filter(|r| r.addrs == addrs) {
+            return record.envelope.clone();
+        }
+        let multiaddrs: Vec<Multiaddr> =
+            addrs.iter().filter_map(|a| socket_multiaddr(*a)).collect();
+        let bytes: Vec<&[u8]> = multiaddrs.iter().map(|a| a.as_bytes()).collect();
+        let seq = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
+        // Room for the record, the key and the signature: addresses are at most a few dozen
+        // bytes each.
+        let room = 512 + bytes.iter().map(|a| a.len() + 8).sum::<usize>();
+        let mut record_buf = vec![0u8; room];
+        let mut out = vec![0u8; 2 * room];
+        let envelope: Arc<[u8]> = rhizo_core::identity::peer_record::seal(
+            &self.keypair,
+            seq,
+            bytes.iter().copied(),
+            &mut record_buf,
+            &mut out,
+        )
+        .expect("the buffers are sized for the record and an ed25519 signature")
+        .into();
+        *cache = Some(SignedRecord {
+            addrs,
+            envelope: envelope.clone(),
+        });
+        envelope
     }
 
     /// The addresses the host listens on, as multiaddrs.
@@ -150,6 +198,7 @@ impl HostSettings {
             agent_version: self.agent_version,
             protocol_version: self.protocol_version,
             request_timeout: self.request_timeout,
+            signed_record: Mutex::new(None),
             clock: Clock::new(),
             listen_addrs: Mutex::new(Vec::new()),
         })

@@ -82,7 +82,6 @@ pub struct ConnectionState {
     identify_stream: Option<StreamId>,
     identifies: Vec<Reply<RemoteIdentify>>,
     perf: Option<(StreamId, Reply<PerfResult>)>,
-    scratch: Vec<u8>,
     /// Input the connection could not take yet (backpressure), offered again later.
     unconsumed: Vec<u8>,
     /// Bytes for the socket: `out[out_start..out_end]` is still to write. Held only while
@@ -140,8 +139,6 @@ impl ConnectionState {
             identify_stream: None,
             identifies: Vec::new(),
             perf: None,
-            // Allocated when an application stream first moves bytes (idle connections have none).
-            scratch: Vec::new(),
             unconsumed: Vec::new(),
             out: None,
             out_start: 0,
@@ -444,7 +441,7 @@ impl ConnectionState {
             ConnectionEvent::IdentifyRequested { stream } => self.answer_identify(now, stream),
             ConnectionEvent::Identified => {
                 if let Some(message) = self.conn.remote_identify() {
-                    let info = RemoteIdentify::from_message(&message);
+                    let info = RemoteIdentify::from_message(&message, self.conn.remote_peer());
                     for tx in self.identifies.drain(..) {
                         let _ = tx.send(Ok(info.clone()));
                     }
@@ -487,6 +484,7 @@ impl ConnectionState {
         let listen_bytes: Vec<&[u8]> = listen.iter().map(|a| a.as_bytes()).collect();
         let observed = socket_multiaddr(self.remote_addr);
         let protocols = served_protocols(self.conn.config());
+        let record = self.host.signed_peer_record();
         let message = IdentifyBuilder {
             protocol_version: Some(&self.host.protocol_version),
             agent_version: Some(&self.host.agent_version),
@@ -494,7 +492,7 @@ impl ConnectionState {
             listen_addrs: &listen_bytes,
             observed_addr: observed.as_ref().map(|a| a.as_bytes()),
             protocols: &protocols,
-            signed_peer_record: None,
+            signed_peer_record: Some(&record),
         };
         // A message too large for the responder only fails this one exchange.
         let _ = self.conn.respond_identify(now, stream, &message);
@@ -504,10 +502,6 @@ impl ConnectionState {
     fn service_streams(&mut self, now: Instant) -> bool {
         let mut moved = false;
         let conn = &mut self.conn;
-        if self.scratch.is_empty() && !self.streams.is_empty() {
-            self.scratch = vec![0; 16 * 1024];
-        }
-        let scratch = &mut self.scratch;
         self.streams.retain(|&id, entry| {
             let mut q = lock(&entry.queues);
             if entry.broken {
@@ -546,8 +540,14 @@ impl ConnectionState {
             }
             // Stream bytes into the application's queue while it has room.
             while q.rx.len() < QUEUE_LEN && !q.rx_eof && q.failure.is_none() {
-                let room = (QUEUE_LEN - q.rx.len()).min(scratch.len());
-                match conn.stream_read(now, id, &mut scratch[..room]) {
+                let room = QUEUE_LEN - q.rx.len();
+                let rx = &mut q.rx;
+                let read = conn.stream_read_with(now, id, |data| {
+                    let n = data.len().min(room);
+                    rx.extend(&data[..n]);
+                    n
+                });
+                match read {
                     Ok(0) => {
                         if entry.finished {
                             q.rx_eof = true;
@@ -556,8 +556,7 @@ impl ConnectionState {
                         }
                         break;
                     }
-                    Ok(n) => {
-                        q.rx.extend(&scratch[..n]);
+                    Ok(_) => {
                         q.wake_reader();
                         moved = true;
                     }

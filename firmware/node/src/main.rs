@@ -64,18 +64,22 @@ const PROTOCOLS: &[&str] = &[
     rhizo_core::perf::PROTOCOL_ID,
 ];
 
-/// A connection's memory: 3 yamux streams with 1 KiB rings each way, and the 64 KiB frame
+/// A connection's memory: 3 yamux streams with 512-byte rings each way, and the 64 KiB frame
 /// buffer every Noise connection needs.
-type Storage = FixedConnection<3, 1024, 1024>;
+type Storage = FixedConnection<3, 512, 512>;
 type NodeConnection = Connection<Portable, Storage, &'static NoiseIdentity>;
 /// TCP socket buffers per connection.
-const SOCKET_RX: usize = 2048;
-const SOCKET_TX: usize = 2048;
+const SOCKET_RX: usize = 1024;
+const SOCKET_TX: usize = 1024;
 /// The driver's read chunk and transmit buffers per connection.
-const DRIVER_RX: usize = 1024;
-const DRIVER_TX: usize = 1536;
+const DRIVER_RX: usize = 512;
+const DRIVER_TX: usize = 1024;
 
 static IDENTITY: StaticCell<NoiseIdentity> = StaticCell::new();
+/// The connections, one per listener, built once at boot and reset for each accepted socket
+/// (never moved: the 64 KiB frame buffer stays in place).
+static CONNECTIONS: [StaticCell<NodeConnection>; LISTENERS] =
+    [const { StaticCell::new() }; LISTENERS];
 static RESOURCES: StaticCell<StackResources<{ LISTENERS + 1 }>> = StaticCell::new();
 static EXECUTOR: StaticCell<embassy_executor::raw::Executor> = StaticCell::new();
 static RANDOM_COUNTER: Mutex<Cell<u64>> = Mutex::new(Cell::new(0));
@@ -159,8 +163,10 @@ fn main() -> ! {
     let executor = EXECUTOR.init(embassy_executor::raw::Executor::new(core::ptr::null_mut()));
     let spawner = executor.spawner();
     spawner.spawn(net_task(runner).expect("one network task"));
-    for index in 0..LISTENERS {
-        spawner.spawn(listener(stack, index, identity).expect("pool_size is LISTENERS"));
+    for (index, cell) in CONNECTIONS.iter().enumerate() {
+        // Idle until the first accepted socket resets it.
+        let conn = cell.init_with(|| Connection::new_closed(listener_config()));
+        spawner.spawn(listener(stack, index, identity, conn).expect("pool_size is LISTENERS"));
     }
     spawner.spawn(announce(stack, identity).expect("one announce task"));
     board::run_executor(executor)
@@ -193,9 +199,21 @@ async fn announce(stack: Stack<'static>, identity: &'static NoiseIdentity) {
     log!("listening on /ip4/{a}.{b}.{c}.{d}/tcp/{PORT}/p2p/{peer}");
 }
 
-/// Accepts connections on [`PORT`] one after another and runs each to its end.
+/// How the node's connections behave: listeners that serve ping, identify and perf.
+fn listener_config() -> ConnectionConfig {
+    let mut config = ConnectionConfig::new(Role::Listener);
+    config.ping.interval = None;
+    config
+}
+
+/// Accepts connections on [`PORT`] one after another and runs each to its end, on `conn`.
 #[embassy_executor::task(pool_size = LISTENERS)]
-async fn listener(stack: Stack<'static>, index: usize, identity: &'static NoiseIdentity) {
+async fn listener(
+    stack: Stack<'static>,
+    index: usize,
+    identity: &'static NoiseIdentity,
+    conn: &'static mut NodeConnection,
+) {
     let mut socket_rx = [0u8; SOCKET_RX];
     let mut socket_tx = [0u8; SOCKET_TX];
     let mut rx = [0u8; DRIVER_RX];
@@ -207,22 +225,12 @@ async fn listener(stack: Stack<'static>, index: usize, identity: &'static NoiseI
             continue;
         }
         let remote = socket.remote_endpoint();
-        let mut config = ConnectionConfig::new(Role::Listener);
-        config.ping.interval = None;
-        let mut conn: NodeConnection = match Connection::new(
-            rhizo_embassy::now(),
-            config,
-            identity,
-            random32(),
-            random32(),
-        ) {
-            Ok(conn) => conn,
-            Err(e) => {
-                log!("[{index}] cannot start a connection: {e}");
-                socket.abort();
-                continue;
-            }
-        };
+        let now = rhizo_embassy::now();
+        if let Err(e) = conn.reset(now, listener_config(), identity, random32(), random32()) {
+            log!("[{index}] cannot start a connection: {e}");
+            socket.abort();
+            continue;
+        }
         if let Some(ep) = remote {
             log!("[{index}] accepted {ep}");
         }
@@ -240,7 +248,7 @@ async fn listener(stack: Stack<'static>, index: usize, identity: &'static NoiseI
             rx: &mut rx,
             tx: &mut tx,
         };
-        match rhizo_embassy::drive(&mut socket, &mut conn, buffers, &mut handler).await {
+        match rhizo_embassy::drive(&mut socket, conn, buffers, &mut handler).await {
             Ok(()) => log!("[{index}] connection closed"),
             Err(e) => log!("[{index}] connection ended: {e}"),
         }
