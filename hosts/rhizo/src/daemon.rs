@@ -110,6 +110,8 @@ pub async fn run(repo: &Repo, listen: &[String], api: Option<&str>) -> Result<()
         Ok(Err(e)) => tracing::warn!(error = %e, "the API server failed"),
         Err(e) => tracing::warn!(error = %e, "the API task failed"),
     }
+    // Bitswap lets go of the store last, so the database is closed before the process ends.
+    swarm.exchange().shutdown().await;
     println!("Daemon stopped");
     Ok(())
 }

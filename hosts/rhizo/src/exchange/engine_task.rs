@@ -96,6 +96,11 @@ pub(super) async fn run(mut queue: mpsc::Receiver<Command>, store: Arc<Store>, c
         };
         tokio::select! {
             command = queue.recv() => match command {
+                Some(Command::Shutdown { done }) => {
+                    drop(task);
+                    let _ = done.send(());
+                    return;
+                }
                 Some(command) => task.handle(command),
                 None => return,
             },
@@ -188,6 +193,7 @@ impl EngineTask {
                     }
                 }
             }
+            Command::Shutdown { .. } => {}
             Command::Stat { reply } => {
                 let mut stat = self.stat.clone();
                 stat.wantlist = self.waiters.keys().map(Cid::to_string).collect();

@@ -81,6 +81,8 @@ enum Command {
     Cancel { cid: Cid },
     /// Statistics.
     Stat { reply: oneshot::Sender<BitswapStat> },
+    /// Stop the engine; answered once its state (and its hold on the store) is dropped.
+    Shutdown { done: oneshot::Sender<()> },
 }
 
 /// The engine's end of one connection.
@@ -201,6 +203,15 @@ impl Exchange {
         let (reply, answer) = oneshot::channel();
         self.send(Command::Stat { reply }).await?;
         answer.await.map_err(|_| FetchError::Stopped)
+    }
+
+    /// Stops the engine and waits until it has let go of the store (so the daemon closes the
+    /// database cleanly). Fetches still waiting fail with [`FetchError::Stopped`].
+    pub async fn shutdown(&self) {
+        let (done, stopped) = oneshot::channel();
+        if self.send(Command::Shutdown { done }).await.is_ok() {
+            let _ = stopped.await;
+        }
     }
 
     async fn send(&self, command: Command) -> Result<(), FetchError> {
