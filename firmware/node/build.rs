@@ -108,7 +108,11 @@ fn import_asset() -> String {
         s,
         "/// Its blocks: (CID bytes, block bytes), leaves first, the root last."
     );
-    let _ = writeln!(s, "pub static BLOCKS: [(&[u8], &[u8]); {}] = [", blocks.len());
+    let _ = writeln!(
+        s,
+        "pub static BLOCKS: [(&[u8], &[u8]); {}] = [",
+        blocks.len()
+    );
     for b in &blocks {
         let _ = writeln!(
             s,

@@ -184,17 +184,17 @@ where
         match select(read, handler.wake()).await {
             Either::Second(()) => continue,
             Either::First(read) => match read {
-            Either::First(Ok(0)) => return Err(DriveError::Eof),
-            Either::First(Ok(n)) => {
-                filled += n;
-                let used = conn
-                    .handle_input(now(), &rx[..filled])
-                    .map_err(DriveError::Connection)?;
-                rx.copy_within(used..filled, 0);
-                filled -= used;
-            }
-            Either::First(Err(e)) => return Err(DriveError::Socket(e)),
-            Either::Second(()) => conn.handle_timeout(now()).map_err(DriveError::Connection)?,
+                Either::First(Ok(0)) => return Err(DriveError::Eof),
+                Either::First(Ok(n)) => {
+                    filled += n;
+                    let used = conn
+                        .handle_input(now(), &rx[..filled])
+                        .map_err(DriveError::Connection)?;
+                    rx.copy_within(used..filled, 0);
+                    filled -= used;
+                }
+                Either::First(Err(e)) => return Err(DriveError::Socket(e)),
+                Either::Second(()) => conn.handle_timeout(now()).map_err(DriveError::Connection)?,
             },
         }
     }

@@ -178,7 +178,11 @@ impl Node {
             match event {
                 Event::BlockReceived { cid, peer } => {
                     let len = self.store.block_len(&cid).ok().flatten().unwrap_or(0);
-                    log!("fetched {} ({len} bytes) from peer {}", self.name(&cid), peer.0);
+                    log!(
+                        "fetched {} ({len} bytes) from peer {}",
+                        self.name(&cid),
+                        peer.0
+                    );
                     if self.fetch.as_ref().is_some_and(|(c, _)| *c == cid) {
                         self.fetch_done = Some(true);
                     }
@@ -441,7 +445,12 @@ impl PeerLink {
         self.node.lock(|cell| cell.borrow().engine.poll_timeout())
     }
 
-    fn read<P, S, I>(&mut self, conn: &mut Connection<P, S, I>, now: Instant, node: &mut Node) -> bool
+    fn read<P, S, I>(
+        &mut self,
+        conn: &mut Connection<P, S, I>,
+        now: Instant,
+        node: &mut Node,
+    ) -> bool
     where
         P: CryptoProvider,
         S: ConnectionStorage,
@@ -505,9 +514,9 @@ impl PeerLink {
                 Ok(Some(f)) => {
                     let consumed = f.consumed;
                     // A refused message cuts the peer off: the engine reports it as an event.
-                    let _ =
-                        node.engine
-                            .handle_message(now, self.key(), f.payload, &mut node.store);
+                    let _ = node
+                        .engine
+                        .handle_message(now, self.key(), f.payload, &mut node.store);
                     node.inbox.buf.copy_within(consumed..filled, 0);
                     node.inbox.filled = filled - consumed;
                 }
@@ -541,7 +550,12 @@ impl PeerLink {
         }
     }
 
-    fn write<P, S, I>(&mut self, conn: &mut Connection<P, S, I>, now: Instant, node: &mut Node) -> bool
+    fn write<P, S, I>(
+        &mut self,
+        conn: &mut Connection<P, S, I>,
+        now: Instant,
+        node: &mut Node,
+    ) -> bool
     where
         P: CryptoProvider,
         S: ConnectionStorage,
@@ -551,7 +565,9 @@ impl PeerLink {
         loop {
             let outbox = &mut node.outbox;
             if outbox.peer.is_none() {
-                let Some(t) = node.engine.poll_transmit(now, &node.store, &mut outbox.buf[..])
+                let Some(t) = node
+                    .engine
+                    .poll_transmit(now, &node.store, &mut outbox.buf[..])
                 else {
                     return progressed;
                 };
@@ -609,10 +625,7 @@ impl PeerLink {
 
 /// What Bitswap costs in static RAM, for the boot log: (engine, buffers).
 pub fn size_report() -> (usize, usize) {
-    (
-        core::mem::size_of::<Engine>(),
-        2 * FRAME_LEN + SLOT_LEN,
-    )
+    (core::mem::size_of::<Engine>(), 2 * FRAME_LEN + SLOT_LEN)
 }
 
 /// How many blocks the built-in file has.

@@ -36,8 +36,8 @@ mod seed {
 use core::cell::{Cell, RefCell};
 use critical_section::Mutex as CsMutex;
 use embassy_net::tcp::TcpSocket;
-use embassy_sync::blocking_mutex::Mutex;
 use embassy_net::{IpAddress, Ipv4Address, Ipv4Cidr, Stack, StackResources, StaticConfigV4};
+use embassy_sync::blocking_mutex::Mutex;
 use embassy_time::{Duration, Timer};
 use lan9118::Lan9118;
 use rhizo_core::connection::{
@@ -205,7 +205,8 @@ fn main() -> ! {
     spawner.spawn(net_task(runner).expect("one network task"));
     for (index, cell) in CONNECTIONS.iter().enumerate() {
         // Idle until the first accepted socket resets it.
-        let conn = cell.init_with(|| Connection::new_closed(connection_config(Role::Listener, None)));
+        let conn =
+            cell.init_with(|| Connection::new_closed(connection_config(Role::Listener, None)));
         // The last slot dials the host first.
         let dial = if index == LISTENERS - 1 {
             target.clone()
@@ -328,7 +329,9 @@ async fn listener(
             Err(e) => log!("[{index}] connection ended: {e}"),
         }
         // The engine forgets the peer even when the connection ended without a `Closed` event.
-        handler.bitswap.on_event(conn, rhizo_embassy::now(), ConnectionEvent::Closed);
+        handler
+            .bitswap
+            .on_event(conn, rhizo_embassy::now(), ConnectionEvent::Closed);
         log!("stack high-water mark: {} bytes", board::stack_used());
     }
 }
@@ -346,7 +349,9 @@ struct Handler {
 
 impl EventHandler<Portable, Storage, &'static NoiseIdentity> for Handler {
     fn on_event(&mut self, conn: &mut NodeConnection, now: Instant, event: ConnectionEvent) {
-        if self.bitswap.on_event(conn, now, event) && !matches!(event, ConnectionEvent::Established { .. }) {
+        if self.bitswap.on_event(conn, now, event)
+            && !matches!(event, ConnectionEvent::Established { .. })
+        {
             return;
         }
         match event {
