@@ -206,7 +206,7 @@ fn firmware_in_qemu_answers_identify_ping_and_perf() {
             let mut key = 0;
             while let Ok(conn) = listener.accept().await {
                 key += 1;
-                tokio::spawn(bitswap.clone().run_peer(conn, PeerKey(key), None));
+                tokio::spawn(bitswap.clone().run_peer(conn, PeerKey(key), None, None));
             }
         });
     }
@@ -239,6 +239,7 @@ fn firmware_in_qemu_answers_identify_ping_and_perf() {
     let line = qemu.wait_for("stack high-water mark", Duration::from_secs(30));
     eprintln!("{line}");
     runtime.block_on(limited(dial_again(addr, peer)));
+    qemu.wait_for("stack high-water mark", Duration::from_secs(30));
     runtime.block_on(limited(fetch_file(addr, peer, bitswap)));
     let line = qemu.wait_for("stack high-water mark", Duration::from_secs(30));
     eprintln!("after Bitswap: {line}");
@@ -266,11 +267,13 @@ async fn fetch_file(addr: SocketAddr, peer: PeerId, bitswap: Bitswap) {
 
     let host = bitswap_host();
     let conn = dial(&host, addr, peer).await;
-    tokio::spawn(
-        bitswap
-            .clone()
-            .run_peer(conn, PeerKey(1000), Some(ProtocolVersion::V1_2_0)),
-    );
+    let (stop, stopped) = oneshot::channel();
+    let peer_task = tokio::spawn(bitswap.clone().run_peer(
+        conn,
+        PeerKey(1000),
+        Some(ProtocolVersion::V1_2_0),
+        Some(stopped),
+    ));
     let mut blocks = MemoryBlockStore::new();
     let mut exporter = FileExporter::<8>::new(root);
     let mut buf = vec![0u8; 64 * 1024];
@@ -294,10 +297,13 @@ async fn fetch_file(addr: SocketAddr, peer: PeerId, bitswap: Bitswap) {
     );
     assert!(fetched > 1, "the file spans several blocks");
     assert_eq!(file, asset, "the firmware's file is the asset");
+    // Close the connection, so the firmware logs its stack high-water mark after serving.
+    let _ = stop.send(());
+    peer_task.await.expect("the Bitswap connection task");
 }
 
 /// What a connection task tells the Bitswap task.
-enum Command {
+enum BitswapCommand {
     /// A peer's Bitswap is up: its messages go to the sender.
     Connected(PeerKey, ProtocolVersion, mpsc::UnboundedSender<Vec<u8>>),
     /// A message (a frame's payload) from a peer.
@@ -312,7 +318,7 @@ enum Command {
 /// tasks feed it frames and send what it writes.
 #[derive(Clone)]
 struct Bitswap {
-    commands: mpsc::UnboundedSender<Command>,
+    commands: mpsc::UnboundedSender<BitswapCommand>,
 }
 
 impl Bitswap {
@@ -324,14 +330,17 @@ impl Bitswap {
 
     async fn fetch(&self, cid: Cid) -> Vec<u8> {
         let (tx, rx) = oneshot::channel();
-        self.commands.send(Command::Fetch(cid, tx)).unwrap();
+        self.commands.send(BitswapCommand::Fetch(cid, tx)).unwrap();
         tokio::time::timeout(Duration::from_secs(30), rx)
             .await
             .unwrap_or_else(|_| panic!("fetching {cid} from the firmware timed out"))
             .expect("the Bitswap task runs")
     }
 
-    async fn run(mut commands: mpsc::UnboundedReceiver<Command>, mut store: MemoryBlockStore) {
+    async fn run(
+        mut commands: mpsc::UnboundedReceiver<BitswapCommand>,
+        mut store: MemoryBlockStore,
+    ) {
         let started = Instant::now();
         let now = || rhizo_core::time::Instant::from_micros(started.elapsed().as_micros() as u64);
         let mut engine = HeapBitswapEngine::new(BitswapConfig::default());
@@ -343,18 +352,18 @@ impl Bitswap {
             tokio::select! {
                 command = commands.recv() => match command {
                     None => return,
-                    Some(Command::Connected(key, version, tx)) => {
+                    Some(BitswapCommand::Connected(key, version, tx)) => {
                         engine.peer_connected(key, version).unwrap();
                         peers.insert(key, tx);
                     }
-                    Some(Command::Message(key, bytes)) => {
+                    Some(BitswapCommand::Message(key, bytes)) => {
                         let _ = engine.handle_message(now(), key, &bytes, &mut store);
                     }
-                    Some(Command::Gone(key)) => {
+                    Some(BitswapCommand::Gone(key)) => {
                         engine.peer_disconnected(key);
                         peers.remove(&key);
                     }
-                    Some(Command::Fetch(cid, tx)) => match store.get(&cid) {
+                    Some(BitswapCommand::Fetch(cid, tx)) => match store.get(&cid) {
                         Some(data) => { let _ = tx.send(data.to_vec()); }
                         None => {
                             engine.fetch(now(), cid).unwrap();
@@ -389,29 +398,38 @@ impl Bitswap {
     /// Runs Bitswap on one connection: inbound Bitswap streams are read frame by frame, the
     /// engine's messages for `key` go out on one outbound stream opened on the first one.
     /// `version`: the peer's version when known now (we dialed it), else that of its first
-    /// stream.
+    /// stream. `stop`: closes the connection when it fires.
     async fn run_peer(
         self,
         mut conn: ConnectionHandle,
         key: PeerKey,
         version: Option<ProtocolVersion>,
+        stop: Option<oneshot::Receiver<()>>,
     ) {
+        let mut stop = stop;
         let (tx, mut rx) = mpsc::unbounded_channel();
         let mut registered = false;
         if let Some(v) = version {
-            let _ = self.commands.send(Command::Connected(key, v, tx.clone()));
+            let _ = self
+                .commands
+                .send(BitswapCommand::Connected(key, v, tx.clone()));
             registered = true;
         }
         let mut outbound: Option<RhizoStream> = None;
         loop {
             tokio::select! {
+                _ = async { stop.as_mut().expect("checked by the branch condition").await }, if stop.is_some() => {
+                    let _ = self.commands.send(BitswapCommand::Gone(key));
+                    conn.close().await;
+                    return;
+                }
                 stream = conn.accept_stream() => {
                     let Some(stream) = stream else { break };
                     let Some(v) = ProtocolVersion::from_protocol_id(stream.protocol()) else {
                         continue;
                     };
                     if !registered {
-                        let _ = self.commands.send(Command::Connected(key, v, tx.clone()));
+                        let _ = self.commands.send(BitswapCommand::Connected(key, v, tx.clone()));
                         registered = true;
                     }
                     tokio::spawn(read_frames(stream, key, self.commands.clone()));
@@ -430,7 +448,7 @@ impl Bitswap {
                 }
             }
         }
-        let _ = self.commands.send(Command::Gone(key));
+        let _ = self.commands.send(BitswapCommand::Gone(key));
     }
 }
 
@@ -438,7 +456,7 @@ impl Bitswap {
 async fn read_frames(
     mut stream: RhizoStream,
     key: PeerKey,
-    commands: mpsc::UnboundedSender<Command>,
+    commands: mpsc::UnboundedSender<BitswapCommand>,
 ) {
     let mut buf = Vec::new();
     let mut chunk = vec![0u8; 16 * 1024];
@@ -451,7 +469,7 @@ async fn read_frames(
             match rhizo_core::wire::frame::decode(&buf, 4 * 1024 * 1024) {
                 Ok(Some(frame)) => {
                     let consumed = frame.consumed;
-                    let _ = commands.send(Command::Message(key, frame.payload.to_vec()));
+                    let _ = commands.send(BitswapCommand::Message(key, frame.payload.to_vec()));
                     buf.drain(..consumed);
                 }
                 Ok(None) => break,
