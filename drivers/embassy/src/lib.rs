@@ -9,8 +9,10 @@
 //!
 //! ```text
 //! loop {
-//!     drain poll_transmit -> socket.write, poll_event -> handler, until both are empty
+//!     drain poll_transmit -> socket.write, poll_event -> handler.on_event, handler.poll,
+//!         until none has anything
 //!     wait for: socket readable (-> handle_input) | poll_timeout (-> handle_timeout)
+//!             | handler.wake() (-> handler.poll on the next round)
 //! }
 //! ```
 //!
@@ -44,6 +46,21 @@ pub fn now() -> Instant {
 pub trait EventHandler<P: CryptoProvider, S: ConnectionStorage, I: Borrow<NoiseIdentity>> {
     /// One event; the driver sends whatever the handler's calls produce.
     fn on_event(&mut self, conn: &mut Connection<P, S, I>, now: Instant, event: ConnectionEvent);
+
+    /// Called after each round of events, and when [`wake`](Self::wake) resolves: the place
+    /// to act on the connection for reasons outside it (another connection's data, the
+    /// application's timers). Returns whether it did something (the driver then sends and
+    /// polls events again).
+    fn poll(&mut self, conn: &mut Connection<P, S, I>, now: Instant) -> bool {
+        let _ = (conn, now);
+        false
+    }
+
+    /// Resolves when [`poll`](Self::poll) has something to do that no socket input or
+    /// connection timer announces (default: never).
+    fn wake(&mut self) -> impl core::future::Future<Output = ()> {
+        core::future::pending()
+    }
 }
 
 /// An event handler that ignores everything (ping and perf are answered by the core itself).
@@ -163,18 +180,22 @@ where
             conn.handle_timeout(now()).map_err(DriveError::Connection)?;
             continue;
         }
-        match select(socket.read(&mut rx[filled..]), Timer::at(deadline)).await {
-            Either::First(Ok(0)) => return Err(DriveError::Eof),
-            Either::First(Ok(n)) => {
-                filled += n;
-                let used = conn
-                    .handle_input(now(), &rx[..filled])
-                    .map_err(DriveError::Connection)?;
-                rx.copy_within(used..filled, 0);
-                filled -= used;
-            }
-            Either::First(Err(e)) => return Err(DriveError::Socket(e)),
-            Either::Second(()) => conn.handle_timeout(now()).map_err(DriveError::Connection)?,
+        let read = select(socket.read(&mut rx[filled..]), Timer::at(deadline));
+        match select(read, handler.wake()).await {
+            Either::Second(()) => continue,
+            Either::First(read) => match read {
+                Either::First(Ok(0)) => return Err(DriveError::Eof),
+                Either::First(Ok(n)) => {
+                    filled += n;
+                    let used = conn
+                        .handle_input(now(), &rx[..filled])
+                        .map_err(DriveError::Connection)?;
+                    rx.copy_within(used..filled, 0);
+                    filled -= used;
+                }
+                Either::First(Err(e)) => return Err(DriveError::Socket(e)),
+                Either::Second(()) => conn.handle_timeout(now()).map_err(DriveError::Connection)?,
+            },
         }
     }
 }
@@ -202,6 +223,9 @@ where
         while let Some(event) = conn.poll_event() {
             progressed = true;
             handler.on_event(conn, now(), event);
+        }
+        if !conn.is_closed() && handler.poll(conn, now()) {
+            progressed = true;
         }
         if !progressed {
             return Ok(());

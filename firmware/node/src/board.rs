@@ -172,3 +172,34 @@ pub fn stack_used() -> usize {
     }
     stack_top() - addr
 }
+
+/// The semihosting command line (`SYS_GET_CMDLINE`): under QEMU, the `arg=` values of
+/// `-semihosting-config` joined by spaces (or the kernel's file name without them), written
+/// into `buf`. `None` when the debugger refuses or the text is not UTF-8.
+///
+/// Semihosting must be enabled (QEMU: `-semihosting-config enable=on`): without a debugger or
+/// emulator to catch it, the `BKPT` hard-faults. A real board without a probe attached reads
+/// its settings from flash instead.
+pub fn semihosting_cmdline(buf: &mut [u8]) -> Option<&str> {
+    const SYS_GET_CMDLINE: usize = 0x15;
+    // The parameter block: the buffer's address and length; the call sets the length to the
+    // text's (without its terminating zero).
+    let mut block = [buf.as_mut_ptr() as usize, buf.len()];
+    let status: usize;
+    // SAFETY: the semihosting ABI: r0 the operation, r1 the parameter block, which lives on
+    // this stack for the call; the host writes at most `buf.len()` bytes into `buf` (exclusively
+    // borrowed here) and the text's length into the block. `BKPT 0xAB` is the call itself.
+    unsafe {
+        core::arch::asm!(
+            "bkpt #0xab",
+            inout("r0") SYS_GET_CMDLINE => status,
+            in("r1") block.as_mut_ptr(),
+            options(nostack)
+        );
+    }
+    let len = block[1];
+    if status != 0 || len > buf.len() {
+        return None;
+    }
+    core::str::from_utf8(&buf[..len]).ok()
+}

@@ -5,6 +5,12 @@
 //! connections on TCP port [`PORT`] (multistream, Noise, yamux; ping, identify and perf). When
 //! they listen it prints `listening on /ip4/10.0.2.15/tcp/4001/p2p/<PeerId>`.
 //!
+//! Bitswap ([`bitswap`]): the node serves the UnixFS file built into the image, and at boot the
+//! last connection slot dials the host peer (`host=<multiaddr>` in the semihosting arguments,
+//! else `RHIZO_FIRMWARE_HOST` at build time), fetches one block from it (`fetch=<CID>`, else
+//! `RHIZO_FIRMWARE_FETCH_CID`), prints `fetched <CID> (<n> bytes)`, closes that connection and
+//! listens like the others.
+//!
 //! No heap: every buffer is a static (the executor's task storage, `StaticCell`s).
 //!
 //! # Q&A
@@ -16,19 +22,22 @@
 #![no_main]
 #![deny(unsafe_code)]
 
+mod bitswap;
 mod board;
 mod lan9118;
 mod log;
+mod target;
 mod time;
 
 mod seed {
     include!(concat!(env!("OUT_DIR"), "/seed.rs"));
 }
 
-use core::cell::Cell;
-use critical_section::Mutex;
+use core::cell::{Cell, RefCell};
+use critical_section::Mutex as CsMutex;
 use embassy_net::tcp::TcpSocket;
 use embassy_net::{IpAddress, Ipv4Address, Ipv4Cidr, Stack, StackResources, StaticConfigV4};
+use embassy_sync::blocking_mutex::Mutex;
 use embassy_time::{Duration, Timer};
 use lan9118::Lan9118;
 use rhizo_core::connection::{
@@ -36,11 +45,11 @@ use rhizo_core::connection::{
 };
 use rhizo_core::crypto::{Portable, sha256};
 use rhizo_core::identify::IdentifyBuilder;
-use rhizo_core::identity::Keypair;
+use rhizo_core::identity::{Keypair, PeerId};
 use rhizo_core::noise::session::NoiseIdentity;
 use rhizo_core::time::Instant;
 use rhizo_embassy::{Buffers, EventHandler};
-use static_cell::StaticCell;
+use static_cell::{ConstStaticCell, StaticCell};
 
 /// The TCP port the node listens on.
 const PORT: u16 = 4001;
@@ -56,12 +65,16 @@ const AGENT_VERSION: &str = concat!(
 );
 /// The protocol version sent in identify.
 const PROTOCOL_VERSION: &str = "ipfs/0.1.0";
-/// The protocols identify lists: the core's built-in handlers.
+/// The protocols identify lists: the core's built-in handlers and Bitswap.
 const PROTOCOLS: &[&str] = &[
     rhizo_core::ping::PROTOCOL_ID,
     rhizo_core::identify::PROTOCOL_ID,
     rhizo_core::identify::PUSH_PROTOCOL_ID,
     rhizo_core::perf::PROTOCOL_ID,
+    rhizo_core::bitswap::PROTOCOL_1_2_0,
+    rhizo_core::bitswap::PROTOCOL_1_1_0,
+    rhizo_core::bitswap::PROTOCOL_1_0_0,
+    rhizo_core::bitswap::PROTOCOL_LEGACY,
 ];
 
 /// A connection's memory: 3 yamux streams with 512-byte rings each way, and the 64 KiB frame
@@ -81,8 +94,15 @@ static IDENTITY: StaticCell<NoiseIdentity> = StaticCell::new();
 static CONNECTIONS: [StaticCell<NodeConnection>; LISTENERS] =
     [const { StaticCell::new() }; LISTENERS];
 static RESOURCES: StaticCell<StackResources<{ LISTENERS + 1 }>> = StaticCell::new();
+static BITSWAP: StaticCell<bitswap::Shared> = StaticCell::new();
+static BITSWAP_RX: ConstStaticCell<[u8; bitswap::MAX_MESSAGE + 2]> =
+    ConstStaticCell::new([0; bitswap::MAX_MESSAGE + 2]);
+static BITSWAP_TX: ConstStaticCell<[u8; bitswap::MAX_MESSAGE + 2]> =
+    ConstStaticCell::new([0; bitswap::MAX_MESSAGE + 2]);
+static BITSWAP_SLOT: ConstStaticCell<[u8; bitswap::SLOT_LEN]> =
+    ConstStaticCell::new([0; bitswap::SLOT_LEN]);
 static EXECUTOR: StaticCell<embassy_executor::raw::Executor> = StaticCell::new();
-static RANDOM_COUNTER: Mutex<Cell<u64>> = Mutex::new(Cell::new(0));
+static RANDOM_COUNTER: CsMutex<Cell<u64>> = CsMutex::new(Cell::new(0));
 
 /// 32 bytes that differ on every call (see the crate's Q&A on randomness).
 fn random32() -> [u8; 32] {
@@ -160,13 +180,42 @@ fn main() -> ! {
     let (stack, runner) =
         embassy_net::new(eth, config, RESOURCES.init(StackResources::new()), net_seed);
 
+    let node = BITSWAP.init_with(|| {
+        Mutex::new(RefCell::new(bitswap::Node::new(
+            BITSWAP_RX.take(),
+            BITSWAP_TX.take(),
+            BITSWAP_SLOT.take(),
+        )))
+    });
+    let (engine_bytes, buffer_bytes) = bitswap::size_report();
+    log!(
+        "bitswap: {} ({} bytes, {} blocks) built in; engine {engine_bytes} bytes, buffers {buffer_bytes} bytes",
+        bitswap::FILE_NAME,
+        bitswap::FILE_SIZE,
+        bitswap::block_count(),
+    );
+    log!("bitswap: serving {}", bitswap::FILE_ROOT);
+    let target = target::from_semihosting();
+    if let Some(t) = &target {
+        node.lock(|n| n.borrow_mut().fetch(rhizo_embassy::now(), t));
+    }
+
     let executor = EXECUTOR.init(embassy_executor::raw::Executor::new(core::ptr::null_mut()));
     let spawner = executor.spawner();
     spawner.spawn(net_task(runner).expect("one network task"));
     for (index, cell) in CONNECTIONS.iter().enumerate() {
         // Idle until the first accepted socket resets it.
-        let conn = cell.init_with(|| Connection::new_closed(listener_config()));
-        spawner.spawn(listener(stack, index, identity, conn).expect("pool_size is LISTENERS"));
+        let conn =
+            cell.init_with(|| Connection::new_closed(connection_config(Role::Listener, None)));
+        // The last slot dials the host first.
+        let dial = if index == LISTENERS - 1 {
+            target.clone()
+        } else {
+            None
+        };
+        spawner.spawn(
+            listener(stack, index, identity, conn, node, dial).expect("pool_size is LISTENERS"),
+        );
     }
     spawner.spawn(announce(stack, identity).expect("one announce task"));
     board::run_executor(executor)
@@ -199,20 +248,26 @@ async fn announce(stack: Stack<'static>, identity: &'static NoiseIdentity) {
     log!("listening on /ip4/{a}.{b}.{c}.{d}/tcp/{PORT}/p2p/{peer}");
 }
 
-/// How the node's connections behave: listeners that serve ping, identify and perf.
-fn listener_config() -> ConnectionConfig {
-    let mut config = ConnectionConfig::new(Role::Listener);
+/// How the node's connections behave: they serve ping, identify, perf and Bitswap; a dialer
+/// checks the remote's PeerId.
+fn connection_config(role: Role, expected_peer: Option<PeerId>) -> ConnectionConfig {
+    let mut config = ConnectionConfig::new(role);
     config.ping.interval = None;
+    config.app_protocols = bitswap::PROTOCOLS;
+    config.expected_peer = expected_peer;
     config
 }
 
-/// Accepts connections on [`PORT`] one after another and runs each to its end, on `conn`.
+/// Dials `dial` first (when given) and runs that connection until its fetch ends, then accepts
+/// connections on [`PORT`] one after another and runs each to its end, on `conn`.
 #[embassy_executor::task(pool_size = LISTENERS)]
 async fn listener(
     stack: Stack<'static>,
     index: usize,
     identity: &'static NoiseIdentity,
     conn: &'static mut NodeConnection,
+    node: &'static bitswap::Shared,
+    mut dial: Option<target::FetchTarget>,
 ) {
     let mut socket_rx = [0u8; SOCKET_RX];
     let mut socket_tx = [0u8; SOCKET_TX];
@@ -221,17 +276,51 @@ async fn listener(
     loop {
         let mut socket = TcpSocket::new(stack, &mut socket_rx, &mut socket_tx);
         socket.set_timeout(Some(Duration::from_secs(120)));
-        if socket.accept(PORT).await.is_err() {
-            continue;
-        }
+        let target = dial.take();
+        let config = match &target {
+            Some(t) => {
+                stack.wait_config_up().await;
+                let [a, b, c, d] = t.ip;
+                let endpoint = (Ipv4Address::new(a, b, c, d), t.port);
+                // Without a route to the host (no guestfwd in QEMU) the SYN goes unanswered:
+                // give up after a while and listen instead.
+                match embassy_time::with_timeout(Duration::from_secs(5), socket.connect(endpoint))
+                    .await
+                {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        log!("[{index}] cannot dial {a}.{b}.{c}.{d}:{}: {e:?}", t.port);
+                        continue;
+                    }
+                    Err(_) => {
+                        log!(
+                            "[{index}] cannot dial {a}.{b}.{c}.{d}:{}: timed out",
+                            t.port
+                        );
+                        socket.abort();
+                        continue;
+                    }
+                }
+                log!("[{index}] dialed {a}.{b}.{c}.{d}:{}", t.port);
+                connection_config(Role::Dialer, Some(t.peer))
+            }
+            None => {
+                if socket.accept(PORT).await.is_err() {
+                    continue;
+                }
+                connection_config(Role::Listener, None)
+            }
+        };
         let remote = socket.remote_endpoint();
         let now = rhizo_embassy::now();
-        if let Err(e) = conn.reset(now, listener_config(), identity, random32(), random32()) {
+        if let Err(e) = conn.reset(now, config, identity, random32(), random32()) {
             log!("[{index}] cannot start a connection: {e}");
             socket.abort();
             continue;
         }
-        if let Some(ep) = remote {
+        if target.is_none()
+            && let Some(ep) = remote
+        {
             log!("[{index}] accepted {ep}");
         }
         let mut handler = Handler {
@@ -243,6 +332,8 @@ async fn listener(
             }),
             established_at: None,
             started: rhizo_embassy::now(),
+            bitswap: bitswap::PeerLink::new(node, index, target.is_some()),
+            slot: index,
         };
         let buffers = Buffers {
             rx: &mut rx,
@@ -252,6 +343,10 @@ async fn listener(
             Ok(()) => log!("[{index}] connection closed"),
             Err(e) => log!("[{index}] connection ended: {e}"),
         }
+        // The engine forgets the peer even when the connection ended without a `Closed` event.
+        handler
+            .bitswap
+            .on_event(conn, rhizo_embassy::now(), ConnectionEvent::Closed);
         log!("stack high-water mark: {} bytes", board::stack_used());
     }
 }
@@ -262,10 +357,18 @@ struct Handler {
     observed: Option<[u8; 8]>,
     established_at: Option<Instant>,
     started: Instant,
+    bitswap: bitswap::PeerLink,
+    /// The connection's slot (its Bitswap peer key and wake signal).
+    slot: usize,
 }
 
 impl EventHandler<Portable, Storage, &'static NoiseIdentity> for Handler {
     fn on_event(&mut self, conn: &mut NodeConnection, now: Instant, event: ConnectionEvent) {
+        if self.bitswap.on_event(conn, now, event)
+            && !matches!(event, ConnectionEvent::Established { .. })
+        {
+            return;
+        }
         match event {
             ConnectionEvent::Established { .. } => {
                 self.established_at = Some(now);
@@ -291,6 +394,23 @@ impl EventHandler<Portable, Storage, &'static NoiseIdentity> for Handler {
                 let _ = conn.respond_identify(now, stream, &message);
             }
             _ => {}
+        }
+    }
+
+    fn poll(&mut self, conn: &mut NodeConnection, now: Instant) -> bool {
+        self.bitswap.poll(conn, now)
+    }
+
+    fn wake(&mut self) -> impl core::future::Future<Output = ()> {
+        let deadline = self
+            .bitswap
+            .deadline()
+            .map_or(embassy_time::Instant::MAX, |t| {
+                embassy_time::Instant::from_micros(t.as_micros())
+            });
+        let signal = &bitswap::WAKE[self.slot];
+        async move {
+            embassy_futures::select::select(signal.wait(), Timer::at(deadline)).await;
         }
     }
 }
