@@ -94,6 +94,16 @@ impl<'a> Block<'a> {
         Ok(Block { cid, data })
     }
 
+    /// A block whose CID this crate has just computed from `data` itself (the importer):
+    /// no second hash. `data` must be at most [`MAX_BLOCK_LEN`] bytes and `cid`'s multihash
+    /// the sha2-256 of `data`; both are checked in debug builds.
+    #[cfg(feature = "alloc")]
+    pub(crate) fn computed(cid: Cid, data: &'a [u8]) -> Self {
+        debug_assert!(data.len() <= MAX_BLOCK_LEN);
+        debug_assert_eq!(cid.hash().verify(data), Ok(true));
+        Block { cid, data }
+    }
+
     /// The block's CID.
     pub fn cid(&self) -> &Cid {
         &self.cid

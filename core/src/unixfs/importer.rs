@@ -23,7 +23,7 @@
 //! up until one node is left. The eager form needs no list of all leaves.
 
 use super::data::{DataFields, DataType};
-use crate::block::MAX_BLOCK_LEN;
+use crate::block::{Block, MAX_BLOCK_LEN};
 use crate::cid::{Cid, Version, codec};
 use crate::dagpb::{self, PbLink};
 use crate::multihash::Multihash;
@@ -296,6 +296,48 @@ impl FileImporter {
         Ok(root)
     }
 
+    /// [`FileImporter::write_all`], handing each block to `sink` as a [`Block`] without
+    /// hashing it again: the importer computed its CID from its bytes, and its chunk size and
+    /// link count bounds ([`ImporterConfig::validate`]) keep it within [`MAX_BLOCK_LEN`].
+    pub fn write_all_blocks<E>(
+        &mut self,
+        mut bytes: &[u8],
+        sink: &mut impl FnMut(Block<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        while !bytes.is_empty() {
+            let n = self.write(bytes);
+            bytes = &bytes[n..];
+            self.drain_blocks(sink)?;
+            if n == 0 && self.finished.is_some() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// [`FileImporter::finish`], handing the remaining blocks to `sink` as in
+    /// [`FileImporter::write_all_blocks`].
+    pub fn finish_into_blocks<E>(
+        &mut self,
+        sink: &mut impl FnMut(Block<'_>) -> Result<(), E>,
+    ) -> Result<ImportedNode, E> {
+        let root = self.finish();
+        self.drain_blocks(sink)?;
+        Ok(root)
+    }
+
+    fn drain_blocks<E>(
+        &mut self,
+        sink: &mut impl FnMut(Block<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        while let Some(block) = self.pending.pop_front() {
+            // Made by `flush_chunk` or `reduce` from these very bytes, never changed since
+            // (`pending` is private).
+            sink(Block::computed(block.cid, &block.data))?;
+        }
+        Ok(())
+    }
+
     fn drain<E>(&mut self, sink: &mut impl FnMut(ImportedBlock) -> Result<(), E>) -> Result<(), E> {
         while let Some(block) = self.pending.pop_front() {
             sink(block)?;
@@ -319,9 +361,13 @@ impl FileImporter {
         let (cid, data) = if self.config.raw_leaves {
             let hash = Multihash::sha2_256(&chunk);
             let cid = Cid::new_v1(codec::RAW, hash).expect("raw is a valid codec");
+            self.chunk = Vec::with_capacity(self.config.chunk_size);
             (cid, chunk)
         } else {
             let block = encode_file_leaf(&chunk);
+            // The chunk was copied into the leaf: its buffer is kept for the next one.
+            self.chunk = chunk;
+            self.chunk.clear();
             (dag_pb_cid(self.config.cid_version, &block), block)
         };
         let leaf = ImportedNode {
@@ -331,7 +377,6 @@ impl FileImporter {
         };
         self.pending.push_back(ImportedBlock { cid, data });
         self.leaves += 1;
-        self.chunk = Vec::with_capacity(self.config.chunk_size);
         self.push(0, leaf);
     }
 

@@ -107,15 +107,20 @@ impl<'s> Import<'s> {
         }
     }
 
+    /// Puts a directory block (a file's blocks come as [`Block`]s: [`Import::put_block`]).
     fn put(&mut self, block: &ImportedBlock) -> OpResult<()> {
+        let checked = Block::verify(block.cid, &block.data)
+            .map_err(|e| OpError::server(format!("the importer made a bad block: {e}")))?;
+        self.put_block(checked)
+    }
+
+    fn put_block(&mut self, block: Block<'_>) -> OpResult<()> {
         let batch = match &mut self.batch {
             Some(b) => b,
             None => self.batch.insert(self.store.batch()?),
         };
-        let checked = Block::verify(block.cid, &block.data)
-            .map_err(|e| OpError::server(format!("the importer made a bad block: {e}")))?;
-        batch.insert(checked)?;
-        self.batch_bytes += block.data.len();
+        batch.insert(block)?;
+        self.batch_bytes += block.data().len();
         if self.batch_bytes >= BATCH_BYTES {
             self.batch_bytes = 0;
             if let Some(b) = self.batch.take() {
@@ -152,9 +157,9 @@ impl<'s> Import<'s> {
             };
             total += n as u64;
             progress(total);
-            importer.write_all(&buf[..n], &mut |b| self.put(&b))?;
+            importer.write_all_blocks(&buf[..n], &mut |b| self.put_block(b))?;
         }
-        let node = importer.finish_into(&mut |b| self.put(&b))?;
+        let node = importer.finish_into_blocks(&mut |b| self.put_block(b))?;
         self.entries.push(entry(path, &node));
         if path.contains('/') || self.tree.is_some() {
             let tree = self.tree();

@@ -246,11 +246,15 @@ pub fn get(dir: &Path, cid: &str, output: Option<&Path>, timeout: Option<&str>) 
             output.display()
         );
     }
+    // Written under a partial name beside `output`, renamed at the end: a `get` killed midway
+    // leaves no truncated file at `output`, and the next `get` replaces its partial one.
+    let partial = partial_path(&output)?;
+    remove_partial(&partial)?;
     let progress = bar(None);
     match ApiClient::for_repo(dir) {
         Some(api) => {
             let reader = progress.wrap_read(op(api.get(cid, timeout))?);
-            unpack(reader, &output)?;
+            unpack(reader, &partial)?;
         }
         None => {
             let root = op(crate::api::ops::parse_cid(cid))?;
@@ -259,7 +263,7 @@ pub fn get(dir: &Path, cid: &str, output: Option<&Path>, timeout: Option<&str>) 
                 store: &store,
                 fetcher: None,
             };
-            let name = output
+            let name = partial
                 .to_str()
                 .context("the output path is not UTF-8")?
                 .to_owned();
@@ -272,8 +276,35 @@ pub fn get(dir: &Path, cid: &str, output: Option<&Path>, timeout: Option<&str>) 
         }
     }
     progress.finish_and_clear();
+    std::fs::rename(&partial, &output).with_context(|| {
+        format!(
+            "cannot rename {} to {}",
+            partial.display(),
+            output.display()
+        )
+    })?;
     println!("Saving file(s) to {}", output.display());
     Ok(())
+}
+
+/// Where `get` writes before renaming to `output`: `.<name>.rhizo-partial` in its directory.
+fn partial_path(output: &Path) -> Result<PathBuf> {
+    let name = output
+        .file_name()
+        .and_then(|n| n.to_str())
+        .with_context(|| format!("{} has no usable file name", output.display()))?;
+    Ok(output.with_file_name(format!(".{name}.rhizo-partial")))
+}
+
+/// Removes what an earlier `get` killed midway left at `partial`.
+fn remove_partial(partial: &Path) -> Result<()> {
+    let removed = match std::fs::symlink_metadata(partial) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+        Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(partial),
+        Ok(_) => std::fs::remove_file(partial),
+    };
+    removed.with_context(|| format!("cannot remove the partial {}", partial.display()))
 }
 
 /// Unpacks `get`'s tar archive at `output`: its first path component (the CID) becomes

@@ -431,7 +431,12 @@ fn wantlist_floods_and_oversized_messages_are_cut_off() {
     let api = daemon.api();
     assert_eq!(api.bitswap_stat().unwrap().peers_cut_off, 2);
     // The daemon is still serving, and its memory did not follow the flood.
-    assert_eq!(api.swarm_peers().unwrap().peers.len(), 0);
+    // The client saw its end close first: the daemon drops the peer a moment later.
+    wait_until(
+        "the cut-off peers to leave",
+        Duration::from_secs(10),
+        || api.swarm_peers().unwrap().peers.is_empty(),
+    );
     if let (Some(before), Some(after)) = (rss_before, daemon.rss_kib()) {
         eprintln!("daemon RSS: {before} KiB before, {after} KiB after");
         assert!(after < before + 64 * 1024, "{before} KiB -> {after} KiB");
