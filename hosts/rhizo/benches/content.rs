@@ -13,13 +13,14 @@
 //! directory (`TMPDIR`), removed at the end; every process started is killed at the end.
 
 use sha2::{Digest, Sha256};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const RHIZO: &str = env!("CARGO_BIN_EXE_rhizo");
+#[path = "../tests/support/mod.rs"]
+mod support;
+use support::{Daemon, RHIZO};
 const MIB: u64 = 1 << 20;
 const CHUNK: usize = 256 * 1024;
 
@@ -99,59 +100,6 @@ fn rhizo(repo: &Path, args: &[&str]) -> Output {
 
 fn mb_per_s(bytes: u64, seconds: f64) -> f64 {
     bytes as f64 / 1e6 / seconds
-}
-
-/// A running `rhizo daemon` on loopback; killed when dropped.
-struct Daemon {
-    child: Child,
-    p2p: String,
-}
-
-impl Daemon {
-    fn start(repo: &Path) -> Daemon {
-        let mut child = Command::new(RHIZO)
-            .arg("--repo")
-            .arg(repo)
-            .args(["daemon", "--listen", "/ip4/127.0.0.1/tcp/0"])
-            .args(["--api", "/ip4/127.0.0.1/tcp/0"])
-            .env("RHIZO_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the rhizo binary starts");
-        let out = child.stdout.take().expect("stdout is piped");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                let _ = tx.send(line);
-            }
-        });
-        let mut daemon = Daemon {
-            child,
-            p2p: String::new(),
-        };
-        let (mut api, deadline) = (false, Instant::now() + Duration::from_secs(30));
-        while !api || daemon.p2p.is_empty() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx
-                .recv_timeout(left)
-                .expect("the daemon prints its addresses within 30 s");
-            if line.starts_with("API server listening on ") {
-                api = true;
-            } else if let Some(addr) = line.strip_prefix("Listening on ") {
-                daemon.p2p = addr.to_owned();
-            }
-        }
-        daemon
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A row of the printed table.

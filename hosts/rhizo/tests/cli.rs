@@ -1,12 +1,11 @@
 //! The `rhizo` binary end to end: repos in temp dirs, daemons on 127.0.0.1 port 0.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const RHIZO: &str = env!("CARGO_BIN_EXE_rhizo");
+mod support;
+use support::{Daemon, RHIZO};
 
 /// `rhizo --repo <repo> <args>`, run to completion.
 fn rhizo(repo: &Path, args: &[&str]) -> Output {
@@ -25,92 +24,6 @@ fn stdout(o: &Output) -> String {
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// A running `rhizo daemon`, killed when dropped (also when a test fails).
-struct Daemon {
-    child: Child,
-    peer_id: String,
-    addr: String,
-}
-
-impl Daemon {
-    /// Starts a daemon in `repo` on 127.0.0.1 port 0; waits for its `Listening on` line.
-    fn start(repo: &Path) -> Daemon {
-        Daemon::start_with(repo, &["--listen", "/ip4/127.0.0.1/tcp/0"])
-    }
-
-    /// Starts `rhizo daemon <args>` in `repo`; waits for its first `Listening on` line.
-    fn start_with(repo: &Path, args: &[&str]) -> Daemon {
-        let mut child = Command::new(RHIZO)
-            .arg("--repo")
-            .arg(repo)
-            .arg("daemon")
-            .args(args)
-            // Not 5001: daemons of tests running at once would compete for it.
-            .args(["--api", "/ip4/127.0.0.1/tcp/0"])
-            .env("RHIZO_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the rhizo binary starts");
-        let out = child.stdout.take().expect("stdout is piped");
-        let (tx, rx) = mpsc::channel();
-        // Reads every line until the daemon exits, so it never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    // Nobody listens any more: keep draining.
-                }
-            }
-        });
-        let mut daemon = Daemon {
-            child,
-            peer_id: String::new(),
-            addr: String::new(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while daemon.addr.is_empty() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx
-                .recv_timeout(left)
-                .expect("the daemon prints its listen address within 20 s");
-            if let Some(id) = line.strip_prefix("PeerId: ") {
-                daemon.peer_id = id.to_owned();
-            } else if let Some(addr) = line.strip_prefix("Listening on ") {
-                daemon.addr = addr.to_owned();
-            }
-        }
-        daemon
-    }
-
-    /// Sends `signal` to the daemon.
-    #[cfg(unix)]
-    fn signal(&self, signal: nix::sys::signal::Signal) {
-        let pid = i32::try_from(self.child.id()).expect("pids fit i32 on unix");
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal).expect("kill works");
-    }
-
-    /// Waits up to `limit` for the daemon to exit; its exit status.
-    #[cfg(unix)]
-    fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().expect("try_wait works") {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn peer_id_of(repo: &Path) -> String {
@@ -183,11 +96,11 @@ fn ping_perf_and_remote_id_against_a_daemon() {
     let client_dir = tempfile::tempdir().unwrap();
     let daemon = Daemon::start(server_dir.path());
     assert!(daemon.peer_id.starts_with("12D3KooW"));
-    assert!(daemon.addr.starts_with("/ip4/127.0.0.1/tcp/"));
-    assert!(daemon.addr.ends_with(&format!("/p2p/{}", daemon.peer_id)));
-    assert!(!daemon.addr.contains("/tcp/0/"));
+    assert!(daemon.p2p.starts_with("/ip4/127.0.0.1/tcp/"));
+    assert!(daemon.p2p.ends_with(&format!("/p2p/{}", daemon.peer_id)));
+    assert!(!daemon.p2p.contains("/tcp/0/"));
 
-    let out = rhizo(client_dir.path(), &["ping", &daemon.addr, "-n", "3"]);
+    let out = rhizo(client_dir.path(), &["ping", &daemon.p2p, "-n", "3"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.contains(&format!("PING {}", daemon.peer_id)), "{text}");
@@ -198,7 +111,7 @@ fn ping_perf_and_remote_id_against_a_daemon() {
         client_dir.path(),
         &[
             "perf",
-            &daemon.addr,
+            &daemon.p2p,
             "--upload",
             "1048576",
             "--download",
@@ -214,7 +127,7 @@ fn ping_perf_and_remote_id_against_a_daemon() {
         client_dir.path(),
         &[
             "perf",
-            &daemon.addr,
+            &daemon.p2p,
             "--upload",
             "1000",
             "--download",
@@ -228,7 +141,7 @@ fn ping_perf_and_remote_id_against_a_daemon() {
     assert_eq!(json["uploadBytes"], 1000);
     assert_eq!(json["downloadBytes"], 2000);
 
-    let out = rhizo(client_dir.path(), &["id", &daemon.addr, "--json"]);
+    let out = rhizo(client_dir.path(), &["id", &daemon.p2p, "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["ID"], daemon.peer_id.as_str());
@@ -236,7 +149,7 @@ fn ping_perf_and_remote_id_against_a_daemon() {
     assert!(protocols.iter().any(|p| p == "/ipfs/ping/1.0.0"), "{json}");
 
     // Without /p2p: the peer is whoever answers.
-    let bare = daemon.addr.split("/p2p/").next().unwrap();
+    let bare = daemon.p2p.split("/p2p/").next().unwrap();
     let out = rhizo(client_dir.path(), &["ping", bare, "-n", "1"]);
     assert!(out.status.success(), "{}", stderr(&out));
 }
@@ -248,7 +161,7 @@ fn a_wrong_peer_id_names_both_ids() {
     let other_dir = tempfile::tempdir().unwrap();
     let daemon = Daemon::start(server_dir.path());
     let other = peer_id_of(other_dir.path());
-    let bare = daemon.addr.split("/p2p/").next().unwrap();
+    let bare = daemon.p2p.split("/p2p/").next().unwrap();
     let wrong = format!("{bare}/p2p/{other}");
     let out = rhizo(client_dir.path(), &["ping", &wrong, "-n", "1"]);
     assert!(!out.status.success());
@@ -378,11 +291,11 @@ fn the_daemon_follows_its_config() {
     .unwrap();
     let daemon = Daemon::start_with(server_dir.path(), &[]);
     assert!(
-        daemon.addr.starts_with("/ip4/127.0.0.1/tcp/"),
+        daemon.p2p.starts_with("/ip4/127.0.0.1/tcp/"),
         "{}",
-        daemon.addr
+        daemon.p2p
     );
-    let out = rhizo(client_dir.path(), &["id", &daemon.addr, "--json"]);
+    let out = rhizo(client_dir.path(), &["id", &daemon.p2p, "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["AgentVersion"], "test-agent/1.0");

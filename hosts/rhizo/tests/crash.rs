@@ -6,14 +6,15 @@
 //! Every process is killed when its test ends (also on failure: the guards' `Drop`), and every
 //! wait has a deadline.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-const RHIZO: &str = env!("CARGO_BIN_EXE_rhizo");
+mod support;
+use support::{Daemon, RHIZO};
 const MIB: usize = 1 << 20;
 
 /// `len` seeded pseudo-random bytes (splitmix64).
@@ -106,53 +107,6 @@ impl Drop for Killed {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-    }
-}
-
-/// A running `rhizo daemon` on loopback; killed (SIGKILL) when dropped.
-struct Daemon {
-    child: Killed,
-    p2p: String,
-}
-
-impl Daemon {
-    fn start(repo: &Path) -> Daemon {
-        let mut child = Command::new(RHIZO)
-            .arg("--repo")
-            .arg(repo)
-            .args(["daemon", "--listen", "/ip4/127.0.0.1/tcp/0"])
-            .args(["--api", "/ip4/127.0.0.1/tcp/0"])
-            .env("RHIZO_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the rhizo binary starts");
-        let out = child.stdout.take().expect("stdout is piped");
-        let child = Killed(child);
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                let _ = tx.send(line);
-            }
-        });
-        let (mut api, mut p2p) = (false, None);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !api || p2p.is_none() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx
-                .recv_timeout(left)
-                .expect("the daemon prints its addresses within 30 s");
-            if line.starts_with("API server listening on ") {
-                api = true;
-            } else if let Some(addr) = line.strip_prefix("Listening on ") {
-                p2p = Some(addr.to_owned());
-            }
-        }
-        Daemon {
-            child,
-            p2p: p2p.expect("set above"),
-        }
     }
 }
 
@@ -314,7 +268,7 @@ fn fetching_daemon_killed_midway_restarts_consistent_and_the_fetch_completes() {
     wait_until("a quarter of the file", Duration::from_secs(120), || {
         received.load(Ordering::Relaxed) >= quarter
     });
-    fetcher.child.kill_midway("the fetching daemon");
+    fetcher.kill_midway("the fetching daemon");
     // The client sees its stream end short of the file, and fails.
     wait_until("rhizo cat to end", Duration::from_secs(30), || {
         cat.0.try_wait().unwrap().is_some()

@@ -15,94 +15,15 @@ use rhizo_core::block::Block;
 use rhizo_core::cid::{Cid, codec};
 use rhizo_core::multihash::Multihash;
 use rhizo_core::wire::frame;
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const RHIZO: &str = env!("CARGO_BIN_EXE_rhizo");
-
-/// A running `rhizo daemon` on loopback; killed (SIGKILL) when dropped.
-struct Daemon {
-    child: Child,
-    api: SocketAddr,
-    p2p: String,
-}
-
-impl Daemon {
-    fn start(repo: &Path) -> Daemon {
-        let mut child = Command::new(RHIZO)
-            .arg("--repo")
-            .arg(repo)
-            .args(["daemon", "--listen", "/ip4/127.0.0.1/tcp/0"])
-            .args(["--api", "/ip4/127.0.0.1/tcp/0"])
-            .env(
-                "RHIZO_LOG",
-                std::env::var("TEST_RHIZO_LOG").unwrap_or("warn".into()),
-            )
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the rhizo binary starts");
-        let out = child.stdout.take().expect("stdout is piped");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                let _ = tx.send(line);
-            }
-        });
-        let (mut api, mut p2p) = (None, None);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while api.is_none() || p2p.is_none() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx
-                .recv_timeout(left)
-                .expect("the daemon prints its addresses");
-            if let Some(addr) = line.strip_prefix("API server listening on ") {
-                api = Some(rhizo::addr::parse_listen(addr).expect("a valid API multiaddr"));
-            } else if let Some(addr) = line.strip_prefix("Listening on ") {
-                p2p = Some(addr.to_owned());
-            }
-        }
-        Daemon {
-            child,
-            api: api.expect("set above"),
-            p2p: p2p.expect("set above"),
-        }
-    }
-
-    fn api(&self) -> ApiClient {
-        ApiClient::new(self.api)
-    }
-
-    fn peer_id(&self) -> String {
-        self.p2p
-            .rsplit_once("/p2p/")
-            .expect("a full multiaddr")
-            .1
-            .to_owned()
-    }
-
-    /// The daemon's resident memory, from /proc (Linux).
-    fn rss_kib(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-        line.split_whitespace().nth(1)?.parse().ok()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+mod support;
+use support::{Daemon, RHIZO};
 
 /// `count` seeded pseudo-random raw blocks of `len` bytes, with their CIDs.
 fn blocks(seed: u64, count: usize, len: usize) -> Vec<(Cid, Vec<u8>)> {
@@ -156,12 +77,12 @@ fn a_fetch_spreads_over_two_providers_and_survives_one_killed() {
     let mut provider_a = Daemon::start(dirs[0].path());
     let provider_b = Daemon::start(dirs[1].path());
     let fetcher = Daemon::start(dirs[2].path());
-    let api = fetcher.api();
+    let api = fetcher.api_client();
     for provider in [&provider_a, &provider_b] {
         let answer = api.swarm_connect(&provider.p2p).unwrap();
         assert_eq!(
             answer.strings,
-            vec![format!("connect {} success", provider.peer_id())]
+            vec![format!("connect {} success", provider.peer_id.clone())]
         );
     }
     let peers = api.swarm_peers().unwrap().peers;
@@ -189,7 +110,7 @@ fn a_fetch_spreads_over_two_providers_and_survives_one_killed() {
             })
         })
         .collect();
-    let (a, b) = (provider_a.peer_id(), provider_b.peer_id());
+    let (a, b) = (provider_a.peer_id.clone(), provider_b.peer_id.clone());
     let mut at_kill = None;
     wait_until("a quarter of the blocks", Duration::from_secs(60), || {
         let stat = api.bitswap_stat().unwrap();
@@ -321,7 +242,7 @@ fn a_provider_of_corrupt_blocks_is_cut_off_and_the_fetch_completes_elsewhere() {
     seed_repo(honest_dir.path(), &data);
     let honest = Daemon::start(honest_dir.path());
     let fetcher = Daemon::start(fetcher_dir.path());
-    let api = fetcher.api();
+    let api = fetcher.api_client();
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let host = rhizo_tokio::Host::builder()
@@ -370,7 +291,7 @@ fn a_provider_of_corrupt_blocks_is_cut_off_and_the_fetch_completes_elsewhere() {
     let got = fetch.join().unwrap().expect("the fetch completes");
     assert_eq!(got, bytes);
     let stat = api.bitswap_stat().unwrap();
-    assert_eq!(stat.received_from.get(&honest.peer_id()), Some(&1));
+    assert_eq!(stat.received_from.get(&honest.peer_id.clone()), Some(&1));
     assert!(api.repo_verify().unwrap().consistent);
 }
 
@@ -428,7 +349,7 @@ fn wantlist_floods_and_oversized_messages_are_cut_off() {
             .await
             .expect("the connection with an oversized message is closed");
     });
-    let api = daemon.api();
+    let api = daemon.api_client();
     assert_eq!(api.bitswap_stat().unwrap().peers_cut_off, 2);
     // The daemon is still serving, and its memory did not follow the flood.
     // The client saw its end close first: the daemon drops the peer a moment later.
@@ -535,7 +456,7 @@ fn add_cat_get_on_a_repo_and_across_daemons() {
     let a = Daemon::start(&repo_a);
     let b = Daemon::start(&repo_b);
     rhizo_ok(&repo_b, &["swarm", "connect", &a.p2p]);
-    assert!(rhizo_ok(&repo_b, &["swarm", "peers"]).contains(&a.peer_id()));
+    assert!(rhizo_ok(&repo_b, &["swarm", "peers"]).contains(&a.peer_id.clone()));
     let copy = work.path().join("copy-fetched");
     rhizo_ok(
         &repo_b,

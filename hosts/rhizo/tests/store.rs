@@ -3,13 +3,12 @@
 
 use rhizo::api::client::ApiClient;
 use std::io::{BufRead, BufReader, Write};
-use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const RHIZO: &str = env!("CARGO_BIN_EXE_rhizo");
+mod support;
+use support::{Daemon, RHIZO};
 
 /// `rhizo --repo <repo> <args>` with `input` on stdin, run to completion.
 fn rhizo_in(repo: &Path, args: &[&str], input: &[u8]) -> Output {
@@ -157,61 +156,6 @@ fn pins_keep_blocks_through_gc() {
         format!("{kept_recursive}\n")
     );
     assert!(ok(repo, &["block", "stat", &kept_direct]).contains("Size: 6"));
-}
-
-/// A running `rhizo daemon` with its API on 127.0.0.1 port 0; killed when dropped.
-struct Daemon {
-    child: Child,
-    api: SocketAddr,
-    p2p: String,
-}
-
-impl Daemon {
-    fn start(repo: &Path) -> Daemon {
-        let mut child = Command::new(RHIZO)
-            .arg("--repo")
-            .arg(repo)
-            .args(["daemon", "--listen", "/ip4/127.0.0.1/tcp/0"])
-            .args(["--api", "/ip4/127.0.0.1/tcp/0"])
-            .env("RHIZO_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the rhizo binary starts");
-        let out = child.stdout.take().expect("stdout is piped");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                let _ = tx.send(line);
-            }
-        });
-        let (mut api, mut p2p) = (None, None);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while api.is_none() || p2p.is_none() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx
-                .recv_timeout(left)
-                .expect("the daemon prints its addresses");
-            if let Some(addr) = line.strip_prefix("API server listening on ") {
-                api = Some(rhizo::addr::parse_listen(addr).expect("a valid API multiaddr"));
-            } else if let Some(addr) = line.strip_prefix("Listening on ") {
-                p2p = Some(addr.to_owned());
-            }
-        }
-        Daemon {
-            child,
-            api: api.expect("set above"),
-            p2p: p2p.expect("set above"),
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]
