@@ -460,3 +460,40 @@ fn fixed_storage_connection_works_without_the_heap_types() {
     })
     .unwrap();
 }
+
+#[test]
+fn a_reset_connection_starts_over_in_place() {
+    let mut p = pair_with(dialer(), listener(), PipeConfig::default());
+    p.drive_until(10_000, established).unwrap();
+    let pinged = |p: &mut Pair<Node, Node>| {
+        p.a.events
+            .iter()
+            .any(|e| matches!(e, ConnectionEvent::PingRtt { .. }))
+    };
+    p.a.conn.ping(p.now).unwrap();
+    p.drive_until(10_000, pinged).unwrap();
+
+    // Both start over with the roles swapped and new identities: nothing of the first session
+    // (keys, streams, buffered bytes, the remote) may leak into the second.
+    let now = p.now;
+    let mut first = std::mem::replace(&mut p.a, node(dialer(), 9));
+    let mut second = std::mem::replace(&mut p.b, node(listener(), 9));
+    first
+        .conn
+        .reset(now, listener(), identity(3), [30; 32], [3; 32])
+        .unwrap();
+    second
+        .conn
+        .reset(now, dialer(), identity(4), [40; 32], [4; 32])
+        .unwrap();
+    first.events.clear();
+    second.events.clear();
+    assert!(!first.conn.is_established() && first.conn.remote_peer().is_none());
+
+    let mut p = Pair::new(second, first, now, PipeConfig::default());
+    p.drive_until(10_000, established).unwrap();
+    assert_eq!(p.a.conn.remote_peer(), Some(identity(3).peer_id()));
+    assert_eq!(p.b.conn.remote_peer(), Some(identity(4).peer_id()));
+    p.a.conn.ping(p.now).unwrap();
+    p.drive_until(10_000, pinged).unwrap();
+}
