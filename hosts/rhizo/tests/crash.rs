@@ -110,6 +110,25 @@ impl Drop for Killed {
     }
 }
 
+/// Starts `rhizo add -` in `repo`, feeds it the first half of `data` and kills it (SIGKILL):
+/// it has committed some batches and cannot have finished.
+fn add_half_then_kill(repo: &Path, data: &[u8]) {
+    let mut add = Command::new(RHIZO)
+        .arg("--repo")
+        .arg(repo)
+        .args(["add", "-Q", "-"])
+        .env("RHIZO_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = add.stdin.take().unwrap();
+    let mut add = Killed(add);
+    stdin.write_all(&data[..data.len() / 2]).unwrap();
+    add.kill_midway("rhizo add");
+}
+
 #[test]
 fn add_killed_midway_leaves_a_consistent_repo_and_can_be_redone() {
     let work = tempfile::tempdir().unwrap();
@@ -122,21 +141,7 @@ fn add_killed_midway_leaves_a_consistent_repo_and_can_be_redone() {
 
     // `add -` reads stdin: the test feeds half the file, so the command is surely midway
     // (it has committed several 8 MiB batches and cannot have finished) when it is killed.
-    let mut add = Command::new(RHIZO)
-        .arg("--repo")
-        .arg(&repo)
-        .args(["add", "-Q", "-"])
-        .env("RHIZO_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = add.stdin.take().unwrap();
-    let mut add = Killed(add);
-    stdin.write_all(&data[..data.len() / 2]).unwrap();
-    add.kill_midway("rhizo add");
-    drop(stdin);
+    add_half_then_kill(&repo, &data);
 
     assert_consistent(&repo);
     let left = block_count(&repo);
@@ -165,21 +170,7 @@ fn add_killed_midway_then_gc_removes_its_blocks() {
     let repo = work.path().join("repo");
     // An empty file, pinned: gc must keep it.
     ok(&repo, &["add", "-Q", "-"]);
-    let mut add = Command::new(RHIZO)
-        .arg("--repo")
-        .arg(&repo)
-        .args(["add", "-Q", "-"])
-        .env("RHIZO_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = add.stdin.take().unwrap();
-    let mut add = Killed(add);
-    stdin.write_all(&data[..data.len() / 2]).unwrap();
-    add.kill_midway("rhizo add");
-    drop(stdin);
+    add_half_then_kill(&repo, &data);
 
     assert_consistent(&repo);
     assert!(block_count(&repo) > 1);
