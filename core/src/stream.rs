@@ -40,6 +40,15 @@ pub trait StreamHandler {
     /// Writes bytes to send into `out`; returns how many (0: nothing to send now).
     fn poll_transmit(&mut self, now: Instant, out: &mut [u8]) -> usize;
 
+    /// Zero bytes to send next, counted rather than written: up to `max` of the bytes that
+    /// `poll_transmit` would write next, when they are all zeros (perf's payload). The handler
+    /// counts them as sent; the runner sends that many zeros without copying them, then calls
+    /// `poll_transmit` again as usual. The default (0) sends everything through
+    /// `poll_transmit`; a runner that never calls this loses nothing.
+    fn poll_transmit_zeros(&mut self, _now: Instant, _max: u64) -> u64 {
+        0
+    }
+
     /// The next event for the application.
     fn poll_event(&mut self) -> Option<Self::Event>;
 

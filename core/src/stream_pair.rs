@@ -50,6 +50,8 @@ pub(crate) struct StreamPair<A: StreamHandler, B: StreamHandler> {
     chunker: Chunker,
     /// The size of the `out` buffer handed to `poll_transmit`.
     out_len: usize,
+    /// Ask `poll_transmit_zeros` before every `poll_transmit`, as the connection does.
+    pub count_zeros: bool,
 }
 
 impl<A, B> StreamPair<A, B>
@@ -81,6 +83,7 @@ where
                 next: 0,
             },
             out_len: out_len.max(1),
+            count_zeros: false,
         }
     }
 
@@ -99,7 +102,13 @@ where
         if self.a_error.is_some() {
             return false;
         }
-        let moved = transmit(&mut self.a, self.now, self.out_len, &mut self.a_to_b);
+        let moved = transmit(
+            &mut self.a,
+            self.now,
+            self.out_len,
+            self.count_zeros,
+            &mut self.a_to_b,
+        );
         drain_events(&mut self.a, &mut self.a_events);
         moved
     }
@@ -109,7 +118,13 @@ where
         if self.b_error.is_some() {
             return false;
         }
-        let moved = transmit(&mut self.b, self.now, self.out_len, &mut self.b_to_a);
+        let moved = transmit(
+            &mut self.b,
+            self.now,
+            self.out_len,
+            self.count_zeros,
+            &mut self.b_to_a,
+        );
         drain_events(&mut self.b, &mut self.b_events);
         moved
     }
@@ -197,6 +212,7 @@ fn transmit<H: StreamHandler>(
     handler: &mut H,
     now: Instant,
     out_len: usize,
+    count_zeros: bool,
     pipe: &mut Pipe,
 ) -> bool {
     let mut moved = false;
@@ -210,6 +226,15 @@ fn transmit<H: StreamHandler>(
     }
     let mut out = vec![0u8; out_len];
     loop {
+        if count_zeros {
+            let zeros = handler.poll_transmit_zeros(now, out_len as u64);
+            assert!(zeros <= out_len as u64, "more zeros than asked for");
+            if zeros > 0 {
+                pipe.bytes.resize(pipe.bytes.len() + zeros as usize, 0);
+                moved = true;
+                continue;
+            }
+        }
         let n = handler.poll_transmit(now, &mut out);
         assert!(n <= out.len(), "poll_transmit claims more than out holds");
         if n == 0 {

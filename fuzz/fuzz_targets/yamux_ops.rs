@@ -36,6 +36,12 @@ enum Op {
         stream: u8,
         len: u16,
     },
+    /// `write_zeros`: zeros queued without being stored.
+    WriteZeros {
+        dialer: bool,
+        stream: u8,
+        len: u16,
+    },
     /// `peek_slice` then `consume`: the bytes are read in place.
     ReadInPlace {
         dialer: bool,
@@ -85,6 +91,14 @@ fn byte(id: u32, from_dialer: bool, offset: u64) -> u8 {
 struct Counts {
     written: u64,
     read: u64,
+    /// Offsets written as queued zeros (`write_zeros`), as half-open ranges.
+    zeros: Vec<(u64, u64)>,
+}
+
+/// The byte the peer wrote at `offset` of stream `id`: a zero inside one of its zero ranges.
+fn expected(writer: Option<&Counts>, id: u32, from_dialer: bool, offset: u64) -> u8 {
+    let zero = writer.is_some_and(|c| c.zeros.iter().any(|&(a, b)| a <= offset && offset < b));
+    if zero { 0 } else { byte(id, from_dialer, offset) }
 }
 
 struct Side {
@@ -170,10 +184,14 @@ fuzz_target!(|ops: Vec<Op>| {
                 if let Some(id) = sides[me].pick(stream) {
                     let len = usize::from(len).min(buf.len());
                     if let Ok(n) = sides[me].session.read(id, &mut buf[..len]) {
-                        let c = sides[me].counts.entry(id.get()).or_default();
+                        let from_dialer = !sides[me].dialer;
+                        let start = sides[me].counts.get(&id.get()).map_or(0, |c| c.read);
+                        let writer = sides[peer].counts.get(&id.get());
                         for (i, b) in buf[..n].iter().enumerate() {
-                            assert_eq!(*b, byte(id.get(), !sides[me].dialer, c.read + i as u64));
+                            let want = expected(writer, id.get(), from_dialer, start + i as u64);
+                            assert_eq!(*b, want);
                         }
+                        let c = sides[me].counts.entry(id.get()).or_default();
                         c.read += n as u64;
                         let read = c.read;
                         let written = sides[peer].counts.get(&id.get()).map_or(0, |c| c.written);
@@ -203,6 +221,24 @@ fuzz_target!(|ops: Vec<Op>| {
                     }
                 }
             }
+            Op::WriteZeros {
+                dialer,
+                stream,
+                len,
+            } => {
+                let side = &mut sides[usize::from(!dialer)];
+                if let Some(id) = side.pick(stream) {
+                    let room = side.session.writable_len(id) as u64;
+                    if let Ok(n) = side.session.write_zeros(id, u64::from(len)) {
+                        assert!(n <= u64::from(len) && n <= room);
+                        let c = side.counts.entry(id.get()).or_default();
+                        if n > 0 {
+                            c.zeros.push((c.written, c.written + n));
+                        }
+                        c.written += n;
+                    }
+                }
+            }
             Op::ReadInPlace {
                 dialer,
                 stream,
@@ -213,10 +249,14 @@ fuzz_target!(|ops: Vec<Op>| {
                     let data = sides[me].session.peek_slice(id);
                     let n = data.len().min(usize::from(len));
                     assert!(n <= sides[me].session.readable_len(id));
-                    let c = sides[me].counts.entry(id.get()).or_default();
+                    let from_dialer = !sides[me].dialer;
+                    let start = sides[me].counts.get(&id.get()).map_or(0, |c| c.read);
+                    let writer = sides[peer].counts.get(&id.get());
                     for (i, b) in data[..n].iter().enumerate() {
-                        assert_eq!(*b, byte(id.get(), !sides[me].dialer, c.read + i as u64));
+                        let want = expected(writer, id.get(), from_dialer, start + i as u64);
+                        assert_eq!(*b, want);
                     }
+                    let c = sides[me].counts.entry(id.get()).or_default();
                     c.read += n as u64;
                     let read = c.read;
                     sides[me].session.consume(id, n);

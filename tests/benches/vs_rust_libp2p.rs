@@ -73,6 +73,15 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("a tokio runtime")
 }
 
+/// The runtime of the pinned perf processes: one thread, so the process uses the one core
+/// `taskset` gives it.
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
 fn gbit(bytes: u64, time: Duration) -> f64 {
     bytes as f64 * 8.0 / time.as_secs_f64() / 1e9
 }
@@ -90,6 +99,34 @@ fn main() {
         "mem-libp2p" => runtime().block_on(memory_server(Side::Libp2p, idle)),
         "client-rhizo" => runtime().block_on(memory_client(Side::Rhizo, idle)),
         "client-libp2p" => runtime().block_on(memory_client(Side::Libp2p, idle)),
+        "perf-server-rhizo" => current_thread().block_on(perf_server(Side::Rhizo)),
+        "perf-server-libp2p" => current_thread().block_on(perf_server(Side::Libp2p)),
+        "perf-client-rhizo" => current_thread().block_on(perf_client(Side::Rhizo)),
+        "perf-client-libp2p" => current_thread().block_on(perf_client(Side::Libp2p)),
+        // The pinned perf of both alone: `RHIZO_BENCH_MODE=pinned`.
+        "pinned" => {
+            let bytes = env_u64("RHIZO_BENCH_BYTES", 256 << 20);
+            let runs = env_u64("RHIZO_BENCH_RUNS", 3) as usize;
+            for side in [Side::Rhizo, Side::Libp2p] {
+                let (results, cpu) = pinned_perf(side, bytes, runs);
+                let moved = (2 * bytes * runs as u64) as f64;
+                println!(
+                    "{}: CPU per GB moved: client {:.3} s, server {:.3} s",
+                    side.name(),
+                    cpu.client / moved * 1e9,
+                    cpu.server / moved * 1e9
+                );
+                for r in results {
+                    println!(
+                        "{}: up {:.2} down {:.2} both {:.2} Gbit/s",
+                        side.name(),
+                        r.up,
+                        r.down,
+                        r.both
+                    );
+                }
+            }
+        }
         // One implementation's perf alone (for profiling): `RHIZO_BENCH_MODE=perf-rhizo`.
         "perf-rhizo" | "perf-libp2p" => {
             let bytes = env_u64("RHIZO_BENCH_BYTES", 256 << 20);
@@ -141,6 +178,22 @@ fn compare(idle: usize) {
     eprintln!("perf, {bytes} bytes each way, {runs} runs ...");
     let rhizo_perf = rt.block_on(rhizo_perf(bytes, runs));
     let libp2p_perf = rt.block_on(libp2p_perf(bytes, runs));
+    let pinned = can_pin();
+    let ((rhizo_pinned, rhizo_cpu), (libp2p_pinned, libp2p_cpu)) = if pinned {
+        eprintln!("perf pinned (server on core 1, client on core 0), {bytes} bytes, {runs} runs ...");
+        (
+            pinned_perf(Side::Rhizo, bytes, runs),
+            pinned_perf(Side::Libp2p, bytes, runs),
+        )
+    } else {
+        eprintln!("perf pinned: skipped (needs 2 cores and `taskset`)");
+        let none = CpuSeconds {
+            client: f64::NAN,
+            server: f64::NAN,
+        };
+        ((Vec::new(), none), (Vec::new(), none))
+    };
+    let moved_gb = (2 * bytes * runs as u64) as f64 / 1e9;
     eprintln!("dials, {dials} ...");
     let rhizo_dials = rt.block_on(rhizo_dials(dials));
     let libp2p_dials = rt.block_on(libp2p_dials(dials));
@@ -148,7 +201,13 @@ fn compare(idle: usize) {
     let rhizo_mem = memory_in_child("mem-rhizo", idle);
     let libp2p_mem = memory_in_child("mem-libp2p", idle);
 
-    let pick = |p: &[Perf], f: fn(&Perf) -> f64| median(p.iter().map(f).collect());
+    let pick = |p: &[Perf], f: fn(&Perf) -> f64| {
+        if p.is_empty() {
+            f64::NAN
+        } else {
+            median(p.iter().map(f).collect())
+        }
+    };
     let rows = [
         Row {
             what: "perf upload, Gbit/s",
@@ -170,6 +229,34 @@ fn compare(idle: usize) {
             libp2p: pick(&libp2p_perf, |p| p.both),
             target: Some(1.6),
             higher_is_better: true,
+        },
+        Row {
+            what: "pinned perf upload (one core per side), Gbit/s",
+            rhizo: pick(&rhizo_pinned, |p| p.up),
+            libp2p: pick(&libp2p_pinned, |p| p.up),
+            target: Some(1.6),
+            higher_is_better: true,
+        },
+        Row {
+            what: "pinned perf download (one core per side), Gbit/s",
+            rhizo: pick(&rhizo_pinned, |p| p.down),
+            libp2p: pick(&libp2p_pinned, |p| p.down),
+            target: Some(1.6),
+            higher_is_better: true,
+        },
+        Row {
+            what: "pinned perf both ways, Gbit/s",
+            rhizo: pick(&rhizo_pinned, |p| p.both),
+            libp2p: pick(&libp2p_pinned, |p| p.both),
+            target: Some(1.6),
+            higher_is_better: true,
+        },
+        Row {
+            what: "pinned perf CPU seconds per GB moved, client + server",
+            rhizo: (rhizo_cpu.client + rhizo_cpu.server) / moved_gb,
+            libp2p: (libp2p_cpu.client + libp2p_cpu.server) / moved_gb,
+            target: None,
+            higher_is_better: false,
         },
         Row {
             what: "full dials + ping, per second",
@@ -227,6 +314,15 @@ fn compare(idle: usize) {
         down / l_native,
         down / l_portable
     );
+    if pinned {
+        println!(
+            "pinned: rhizo download / L(Native) = {:.2}, upload / L(Native) = {:.2}",
+            rows[4].rhizo / l_native,
+            rows[3].rhizo / l_native
+        );
+    }
+    eprintln!("rhizo pinned perf runs: {rhizo_pinned:?}");
+    eprintln!("rust-libp2p pinned perf runs: {libp2p_pinned:?}");
     eprintln!("rhizo perf runs: {rhizo_perf:?}");
     eprintln!("rust-libp2p perf runs: {libp2p_perf:?}");
 }
@@ -308,8 +404,18 @@ struct Perf {
 
 async fn rhizo_perf(bytes: u64, runs: usize) -> Vec<Perf> {
     let (server, addr) = rhizo_server().await;
+    rhizo_perf_runs(addr, Some(server.peer_id()), bytes, runs).await
+}
+
+/// Dials `addr` and runs `runs` perf transfers on one connection to it.
+async fn rhizo_perf_runs(
+    addr: SocketAddr,
+    peer: Option<rhizo_core::identity::PeerId>,
+    bytes: u64,
+    runs: usize,
+) -> Vec<Perf> {
     let client = rhizo_tokio::Host::builder().build();
-    let conn = client.dial(addr, Some(server.peer_id())).await.unwrap();
+    let conn = client.dial(addr, peer).await.unwrap();
     let mut out = Vec::new();
     for _ in 0..runs {
         let r = conn.perf(bytes, bytes).await.unwrap();
@@ -497,18 +603,29 @@ fn serve_perf(mut control: libp2p_stream::Control) {
 }
 
 async fn libp2p_perf(bytes: u64, runs: usize) -> Vec<Perf> {
-    use libp2p::futures::{AsyncReadExt, AsyncWriteExt};
     let mut server = Libp2pNode::spawn(true);
     serve_perf(server.control.clone());
     let addr = server.listen_addr().await;
     let client = Libp2pNode::spawn(false);
+    libp2p_perf_runs(&client, addr, server.peer_id, bytes, runs).await
+}
+
+/// Dials `addr` and runs `runs` perf transfers on one connection to it.
+async fn libp2p_perf_runs(
+    client: &Libp2pNode,
+    addr: Multiaddr,
+    server: PeerId,
+    bytes: u64,
+    runs: usize,
+) -> Vec<Perf> {
+    use libp2p::futures::{AsyncReadExt, AsyncWriteExt};
     let conn = client.dial(addr).await;
     let mut out = Vec::new();
     for _ in 0..runs {
         let stream = client
             .control
             .clone()
-            .open_stream(server.peer_id, StreamProtocol::new(PERF))
+            .open_stream(server, StreamProtocol::new(PERF))
             .await
             .unwrap();
         let (mut rd, mut wr) = stream.split();
@@ -565,12 +682,158 @@ async fn libp2p_dials(dials: usize) -> f64 {
     dials as f64 / started.elapsed().as_secs_f64()
 }
 
+// ---- perf with client and server pinned to cores of their own ----
+
+/// Whether `taskset` (util-linux) can pin processes here, on a machine with 2 cores or more.
+fn can_pin() -> bool {
+    std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
+        && Command::new("taskset")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+}
+
+/// Runs perf between two processes of this binary, the server pinned to core 1 and the client
+/// to core 0, each on a one-thread runtime: each side has one core of its own, as the issue's
+/// one-core limit L assumes.
+fn pinned_perf(side: Side, bytes: u64, runs: usize) -> (Vec<Perf>, CpuSeconds) {
+    use std::io::BufRead;
+    let exe = std::env::current_exe().unwrap();
+    let (server_mode, client_mode) = match side {
+        Side::Rhizo => ("perf-server-rhizo", "perf-client-rhizo"),
+        Side::Libp2p => ("perf-server-libp2p", "perf-client-libp2p"),
+    };
+    let mut server = Command::new("taskset")
+        .args(["-c", "1"])
+        .arg(&exe)
+        .env(MODE, server_mode)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(server.stdout.take().unwrap()).lines();
+    let announced = lines
+        .find_map(|l| l.ok()?.strip_prefix("PERF_SERVER ").map(str::to_owned))
+        .expect("the perf server announces its address");
+    let (addr, peer) = announced.split_once(' ').expect("address and peer id");
+    let out = Command::new("taskset")
+        .args(["-c", "0"])
+        .arg(&exe)
+        .env(MODE, client_mode)
+        .env(SERVER_ADDR, addr)
+        .env("RHIZO_BENCH_PEER", peer)
+        .env("RHIZO_BENCH_BYTES", bytes.to_string())
+        .env("RHIZO_BENCH_RUNS", runs.to_string())
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    let server_cpu = cpu_seconds(server.id());
+    server.kill().unwrap();
+    let _ = server.wait();
+    assert!(out.status.success(), "{client_mode} failed");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let client_cpu = text
+        .lines()
+        .find_map(|l| l.strip_prefix("CPU "))
+        .and_then(|v| v.parse().ok())
+        .expect("the client reports its CPU time");
+    let cpu = CpuSeconds {
+        client: client_cpu,
+        server: server_cpu,
+    };
+    let runs = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("PERF "))
+        .map(|l| {
+            let v: Vec<f64> = l.split(' ').map(|x| x.parse().unwrap()).collect();
+            Perf {
+                up: v[0],
+                down: v[1],
+                both: v[2],
+            }
+        })
+        .collect();
+    (runs, cpu)
+}
+
+/// CPU time (user + system) the two pinned processes used over all their runs, handshake
+/// included: a measure of work per byte that other load on the machine changes far less than
+/// it changes throughput.
+#[derive(Debug, Clone, Copy)]
+struct CpuSeconds {
+    client: f64,
+    server: f64,
+}
+
+/// User + system CPU seconds of process `pid` so far (`/proc/<pid>/stat`, in USER_HZ = 100
+/// ticks per second as Linux reports them on x86_64 and aarch64).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("Linux /proc");
+    // Fields after the command name (which may hold spaces, so split after its `)`): state is
+    // field 3, utime 14, stime 15.
+    let rest = &stat[stat.rfind(')').expect("a stat line") + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    ticks as f64 / 100.0
+}
+
+/// The pinned perf server: announces `PERF_SERVER <address> <peer id>` and serves until killed.
+async fn perf_server(side: Side) {
+    match side {
+        Side::Rhizo => {
+            let (host, addr) = rhizo_server().await;
+            println!("PERF_SERVER {addr} {}", host.peer_id());
+            std::future::pending::<()>().await;
+        }
+        Side::Libp2p => {
+            let mut node = Libp2pNode::spawn(true);
+            serve_perf(node.control.clone());
+            let addr = node.listen_addr().await;
+            println!("PERF_SERVER {addr} {}", node.peer_id);
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// The pinned perf client: runs the transfers, prints `PERF <up> <down> <both>` per run.
+async fn perf_client(side: Side) {
+    let addr = std::env::var(SERVER_ADDR).expect("the server's address");
+    let peer = std::env::var("RHIZO_BENCH_PEER").expect("the server's peer id");
+    let bytes = env_u64("RHIZO_BENCH_BYTES", 256 << 20);
+    let runs = env_u64("RHIZO_BENCH_RUNS", 3) as usize;
+    let results = match side {
+        Side::Rhizo => {
+            let peer = peer.parse().expect("a peer id");
+            rhizo_perf_runs(addr.parse().unwrap(), Some(peer), bytes, runs).await
+        }
+        Side::Libp2p => {
+            let client = Libp2pNode::spawn(false);
+            let peer = peer.parse().expect("a peer id");
+            libp2p_perf_runs(&client, addr.parse().unwrap(), peer, bytes, runs).await
+        }
+    };
+    for r in results {
+        println!("PERF {} {} {}", r.up, r.down, r.both);
+    }
+    println!("CPU {}", cpu_seconds(std::process::id()));
+}
+
 // ---- memory per idle connection, one implementation per process ----
 
 #[derive(Clone, Copy)]
 enum Side {
     Rhizo,
     Libp2p,
+}
+
+impl Side {
+    fn name(self) -> &'static str {
+        match self {
+            Side::Rhizo => "rhizo",
+            Side::Libp2p => "rust-libp2p",
+        }
+    }
 }
 
 fn rss_bytes() -> u64 {

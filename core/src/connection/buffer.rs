@@ -84,6 +84,54 @@ impl<B: ByteStorage> FrameBuffer<B> {
         n
     }
 
+    /// Where the socket may write received bytes straight into the buffer, sparing the copy
+    /// [`fill`](Self::fill) makes: `buf[len..end]`, returned as that range. Only while the
+    /// buffer is allocated to its full size (a transfer is running; an idle connection holds
+    /// no such buffer, and reads through the driver's shared buffer instead), and only up to
+    /// the end of the first incomplete frame plus the next frame's 2-byte length, so that
+    /// opening a frame never has to move a long tail of ciphertext to the front. `None`: no
+    /// room, or no full-size allocation.
+    pub(crate) fn direct_room(&mut self) -> Option<Range<usize>> {
+        let cap = Self::max_capacity();
+        if self.buf.bytes().len() < cap {
+            return None;
+        }
+        // The first frame not yet opened starts at `frame_end`; skip whole ones after it.
+        let mut start = self.frame_end;
+        let end = loop {
+            let bytes = &self.buf.bytes()[start..self.len];
+            match bytes.first_chunk::<2>() {
+                Some(prefix) => {
+                    let frame = 2 + usize::from(u16::from_be_bytes(*prefix));
+                    if bytes.len() >= frame {
+                        start += frame;
+                        continue;
+                    }
+                    break start + frame + 2;
+                }
+                None => break cap,
+            }
+        };
+        let end = end.min(cap);
+        (end > self.len).then_some(self.len..end)
+    }
+
+    /// The bytes of the buffer, writable (the socket reads into [`direct_room`]).
+    ///
+    /// [`direct_room`]: Self::direct_room
+    pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
+        self.buf.bytes_mut()
+    }
+
+    /// `n` bytes were written at the start of [`direct_room`](Self::direct_room).
+    pub(crate) fn commit_direct(&mut self, n: usize) {
+        debug_assert!(self.len + n <= self.buf.bytes().len());
+        self.len = (self.len + n).min(self.buf.bytes().len());
+        if n > 0 {
+            self.release_at = None;
+        }
+    }
+
     /// A number that grows whenever anything is taken out of the buffer.
     pub(crate) fn progress(&self) -> u64 {
         self.taken
@@ -236,6 +284,42 @@ mod tests {
         rx.handle_timeout(t1 + IDLE_RELEASE);
         assert_eq!(rx.capacity(), 0);
         assert_eq!(rx.poll_timeout(), None);
+    }
+
+    #[test]
+    fn direct_room_needs_a_full_allocation_and_stops_after_the_next_length() {
+        let mut rx: FrameBuffer<std::vec::Vec<u8>> = FrameBuffer::new();
+        assert_eq!(rx.direct_room(), None);
+        rx.fill(&[0; 10]);
+        assert_eq!(rx.direct_room(), None, "a small allocation reads through fill");
+        // A full-size allocation: a frame of 1000 body bytes, 500 of them here.
+        let mut rx: FrameBuffer<std::vec::Vec<u8>> = FrameBuffer::new();
+        rx.fill(&vec![0; CAPACITY]);
+        rx.consume(Instant::ZERO, CAPACITY);
+        assert_eq!(rx.direct_room(), Some(0..CAPACITY), "no length known: up to the end");
+        let mut head = vec![0u8; 502];
+        head[..2].copy_from_slice(&1000u16.to_be_bytes());
+        let room = rx.direct_room().unwrap();
+        rx.bytes_mut()[room.start..room.start + head.len()].copy_from_slice(&head);
+        rx.commit_direct(head.len());
+        // The rest of the frame (500 bytes) and the next length (2).
+        assert_eq!(rx.direct_room(), Some(502..1004));
+        // A whole frame followed by part of the next: the room ends after the next one's
+        // length.
+        let mut next = vec![0u8; 502];
+        next[500..].copy_from_slice(&20u16.to_be_bytes());
+        rx.bytes_mut()[502..1004].copy_from_slice(&next);
+        rx.commit_direct(502);
+        assert_eq!(rx.direct_room(), Some(1004..1026));
+    }
+
+    #[test]
+    fn direct_room_is_capped_by_the_buffer() {
+        let mut rx: FrameBuffer<[u8; CAPACITY]> = FrameBuffer::new();
+        let mut head = [0u8; 2];
+        head.copy_from_slice(&u16::MAX.to_be_bytes());
+        rx.fill(&head);
+        assert_eq!(rx.direct_room(), Some(2..CAPACITY));
     }
 
     #[test]

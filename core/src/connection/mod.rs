@@ -698,6 +698,33 @@ impl<P: CryptoProvider, S: ConnectionStorage, I: Borrow<NoiseIdentity>> Connecti
         Ok(taken)
     }
 
+    /// Where the driver may read socket bytes straight into the connection's receive buffer,
+    /// sparing [`handle_input`](Self::handle_input)'s copy: `Some` only while a transfer runs
+    /// (the buffer is allocated to a whole frame's size) and the connection is open. Read at
+    /// most this much into it, then call [`handle_received`](Self::handle_received) with the
+    /// count. `None`: read into a buffer of your own and call `handle_input`.
+    pub fn receive_buffer(&mut self) -> Option<&mut [u8]> {
+        if self.error.is_some() || self.closed {
+            return None;
+        }
+        let room = self.rx.direct_room()?;
+        Some(&mut self.rx.bytes_mut()[room])
+    }
+
+    /// `n` bytes were read into the start of [`receive_buffer`](Self::receive_buffer): runs
+    /// them through the layers as [`handle_input`](Self::handle_input) would.
+    pub fn handle_received(&mut self, now: Instant, n: usize) -> Result<(), ConnectionError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        if self.closed {
+            return Ok(());
+        }
+        let room = self.rx.direct_room().map_or(0, |r| r.len());
+        self.rx.commit_direct(n.min(room));
+        self.pump(now)
+    }
+
     /// Feeds the buffered input through the layers and moves stream data, until neither
     /// makes progress (handlers that drain a stream's ring let held-back plaintext through).
     fn pump(&mut self, now: Instant) -> Result<(), ConnectionError> {

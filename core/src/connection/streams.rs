@@ -933,12 +933,20 @@ impl<S: ConnectionStorage> Io<'_, '_, S> {
                 }
             }
             if self.flags.writing {
-                let room = self.ctx.yamux.writable_len(id).min(MAX_WRITE_CHUNK);
-                if room > 0 {
+                let room = self.ctx.yamux.writable_len(id);
+                // Zeros first (perf's payload): counted, not copied through the send ring.
+                let zeros = h.poll_transmit_zeros(now, room as u64);
+                if zeros > 0 {
+                    let queued = self.ctx.yamux.write_zeros(id, zeros).unwrap_or(0);
+                    debug_assert_eq!(queued, zeros, "at most writable_len");
+                    moved = true;
+                } else if room > 0 {
                     let n = self
                         .ctx
                         .yamux
-                        .write_with(id, room, |space| h.poll_transmit(now, space))
+                        .write_with(id, room.min(MAX_WRITE_CHUNK), |space| {
+                            h.poll_transmit(now, space)
+                        })
                         .unwrap_or(0);
                     moved |= n > 0;
                 }

@@ -12,6 +12,11 @@ type Conn = Connection<Portable, HeapConnection>;
 struct Node {
     conn: Conn,
     events: Vec<ConnectionEvent>,
+    /// Hand input through `receive_buffer` + `handle_received` where it is offered, as the
+    /// drivers do, rather than all through `handle_input`.
+    direct: bool,
+    /// Bytes that went the direct way.
+    direct_bytes: usize,
 }
 
 impl Node {
@@ -30,7 +35,25 @@ impl Node {
 impl Endpoint for Node {
     type Error = ConnectionError;
     fn handle_input(&mut self, now: Instant, input: &[u8]) -> Result<usize, ConnectionError> {
-        let r = self.conn.handle_input(now, input);
+        let mut taken = 0;
+        while self.direct && taken < input.len() {
+            let Some(room) = self.conn.receive_buffer() else {
+                break;
+            };
+            let n = room.len().min(input.len() - taken);
+            room[..n].copy_from_slice(&input[taken..taken + n]);
+            taken += n;
+            self.direct_bytes += n;
+            if let Err(e) = self.conn.handle_received(now, n) {
+                self.drain();
+                return Err(e);
+            }
+            self.drain();
+        }
+        let r = self
+            .conn
+            .handle_input(now, &input[taken..])
+            .map(|used| used + taken);
         self.drain();
         r
     }
@@ -65,6 +88,8 @@ fn node(config: ConnectionConfig, seed: u8) -> Node {
     Node {
         conn,
         events: Vec::new(),
+        direct: false,
+        direct_bytes: 0,
     }
 }
 
@@ -291,6 +316,65 @@ fn perf_moves_exact_byte_counts() {
     })
     .unwrap();
     assert!(p.now - stopped <= buffer::IDLE_RELEASE);
+}
+
+#[test]
+fn reading_into_the_receive_buffer_delivers_the_same_bytes() {
+    for chunk in [usize::MAX, 1_000] {
+        let pipe = PipeConfig {
+            max_chunk: chunk,
+            ..PipeConfig::default()
+        };
+        let mut p = pair_with(dialer(), listener(), pipe);
+        (p.a.direct, p.b.direct) = (true, true);
+        p.drive_until(10_000, established).unwrap();
+        // An application stream a -> b: patterned bytes, checked on arrival.
+        let data: Vec<u8> = (0..1u32 << 20).map(|i| (i ^ (i >> 9)) as u8).collect();
+        let s = p.a.conn.open_stream(p.now, "/echo/1.0.0").unwrap();
+        let (mut sent, mut got, mut inbound) = (0, Vec::new(), None);
+        p.drive_until(1_000_000, |p| {
+            let now = p.now;
+            if sent < data.len() {
+                sent += p.a.conn.stream_write(now, s, &data[sent..]).unwrap_or(0);
+                if sent == data.len() {
+                    p.a.conn.stream_close(now, s).unwrap();
+                }
+            }
+            for e in p.b.events.drain(..) {
+                if let ConnectionEvent::StreamOpened { stream, .. } = e {
+                    inbound = Some(stream);
+                }
+            }
+            let mut buf = [0u8; 5000];
+            while let Some(Ok(k @ 1..)) = inbound.map(|r| p.b.conn.stream_read(now, r, &mut buf)) {
+                got.extend_from_slice(&buf[..k]);
+            }
+            got.len() == data.len()
+        })
+        .unwrap();
+        assert!(got == data, "the bytes differ (chunk {chunk})");
+        // And perf both ways (its handlers take data straight from the opened frames).
+        let params = crate::perf::PerfParams {
+            upload: 2 << 20,
+            download: 2 << 20,
+        };
+        p.a.conn.perf(p.now, params).unwrap();
+        p.drive_until(1_000_000, |p| {
+            p.a.events
+                .iter()
+                .any(|e| matches!(e, ConnectionEvent::PerfDone(_)))
+        })
+        .unwrap();
+        let Some(ConnectionEvent::PerfDone(result)) =
+            p.a.take(|e| matches!(e, ConnectionEvent::PerfDone(_)))
+        else {
+            unreachable!()
+        };
+        assert_eq!((result.uploaded, result.downloaded), (2 << 20, 2 << 20));
+        // Most bytes went the direct way once the buffers had grown to a whole frame.
+        assert!(p.b.direct_bytes > 2 << 20, "{} (chunk {chunk})", p.b.direct_bytes);
+        assert!(p.a.direct_bytes > 1 << 20, "{} (chunk {chunk})", p.a.direct_bytes);
+    }
 }
 
 /// An echo service on every inbound application stream, and a checker on outbound ones.

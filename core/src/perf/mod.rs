@@ -256,6 +256,19 @@ impl StreamHandler for PerfClient {
         written
     }
 
+    fn poll_transmit_zeros(&mut self, now: Instant, max: u64) -> u64 {
+        // The size header goes through `poll_transmit`; the upload after it is all zeros.
+        if self.header_written < HEADER_LEN {
+            return 0;
+        }
+        let n = (self.params.upload - self.uploaded).min(max);
+        self.uploaded += n;
+        if n > 0 && self.uploaded == self.params.upload && self.upload_done.is_none() {
+            self.upload_done = Some(now);
+        }
+        n
+    }
+
     fn poll_event(&mut self) -> Option<PerfEvent> {
         if let Some(progress) = self.progress.take() {
             return Some(PerfEvent::Progress(progress));
@@ -455,6 +468,16 @@ impl StreamHandler for PerfServer {
         out[..n].fill(0);
         // `n <= remaining`, a u64.
         self.sent += n as u64;
+        self.finish_if_sent(now);
+        n
+    }
+
+    fn poll_transmit_zeros(&mut self, now: Instant, max: u64) -> u64 {
+        if self.read_done.is_none() {
+            return 0;
+        }
+        let n = (self.to_send - self.sent).min(max);
+        self.sent += n;
         self.finish_if_sent(now);
         n
     }

@@ -5,6 +5,16 @@ use proptest::prelude::*;
 const MIB: u64 = 1 << 20;
 
 fn run(params: PerfParams, chunks: &[usize], out_len: usize) -> StreamPair<PerfClient, PerfServer> {
+    run_with(params, chunks, out_len, false)
+}
+
+/// `count_zeros`: the payload goes through `poll_transmit_zeros`, as the connection sends it.
+fn run_with(
+    params: PerfParams,
+    chunks: &[usize],
+    out_len: usize,
+    count_zeros: bool,
+) -> StreamPair<PerfClient, PerfServer> {
     let config = PerfClientConfig {
         report_interval: None,
     };
@@ -14,6 +24,7 @@ fn run(params: PerfParams, chunks: &[usize], out_len: usize) -> StreamPair<PerfC
         chunks,
         out_len,
     );
+    p.count_zeros = count_zeros;
     p.run();
     p
 }
@@ -41,14 +52,48 @@ fn exact_transfers() {
         let p = run(params, &[65536, 1000], 16 * 1024);
         assert_exact(&p, params);
     }
-    // Small and odd splits on smaller transfers.
-    for (chunks, out_len) in [(&[1usize][..], 1), (&[3, 7], 5), (&[1, 100], 9)] {
-        for (upload, download) in [(0, 0), (1, 1), (10_000, 7_777)] {
-            let params = PerfParams { upload, download };
-            let p = run(params, chunks, out_len);
-            assert_exact(&p, params);
+    // Small and odd splits on smaller transfers, with the payload written or counted.
+    for count_zeros in [false, true] {
+        for (chunks, out_len) in [(&[1usize][..], 1), (&[3, 7], 5), (&[1, 100], 9)] {
+            for (upload, download) in [(0, 0), (1, 1), (10_000, 7_777)] {
+                let params = PerfParams { upload, download };
+                let p = run_with(params, chunks, out_len, count_zeros);
+                assert_exact(&p, params);
+            }
         }
     }
+}
+
+#[test]
+fn counted_zeros_follow_the_header_and_stop_at_the_sizes() {
+    let params = PerfParams {
+        upload: 100,
+        download: 50,
+    };
+    let now = Instant::ZERO;
+    let mut client = PerfClient::new(now, params, PerfClientConfig::default());
+    // Nothing counted before the 8-byte header is written.
+    assert_eq!(client.poll_transmit_zeros(now, 1000), 0);
+    let mut out = [1u8; 8];
+    assert_eq!(client.poll_transmit(now, &mut out), 8);
+    assert_eq!(out, 50u64.to_be_bytes());
+    assert_eq!(client.poll_transmit_zeros(now, 60), 60);
+    assert!(!client.wants_close());
+    assert_eq!(client.poll_transmit_zeros(now, 1000), 40);
+    assert!(client.wants_close());
+    assert_eq!(client.poll_transmit_zeros(now, 1000), 0);
+    assert_eq!(client.poll_transmit(now, &mut out), 0);
+    // The server counts none before the upload ends, then exactly the download.
+    let mut server = PerfServer::new(now, PerfServerConfig::default());
+    let mut upload = 50u64.to_be_bytes().to_vec();
+    upload.resize(108, 0);
+    assert_eq!(server.handle_input(now, &upload), Ok(108));
+    assert_eq!(server.poll_transmit_zeros(now, 1000), 0);
+    server.handle_remote_close(now).unwrap();
+    assert_eq!(server.poll_transmit_zeros(now, 30), 30);
+    assert_eq!(server.poll_transmit_zeros(now, 30), 20);
+    assert!(server.is_done());
+    assert_eq!(server.poll_transmit_zeros(now, 30), 0);
 }
 
 #[test]
@@ -208,9 +253,10 @@ proptest! {
         download in 0u64..5000,
         chunks in proptest::collection::vec(1usize..3000, 1..5),
         out_len in 1usize..3000,
+        count_zeros: bool,
     ) {
         let params = PerfParams { upload, download };
-        let p = run(params, &chunks, out_len);
+        let p = run_with(params, &chunks, out_len, count_zeros);
         assert_exact(&p, params);
     }
 }

@@ -218,7 +218,8 @@ impl<S: YamuxStorage> YamuxSession<S> {
     pub fn writable_len(&self, id: StreamId) -> usize {
         match self.find(id.0).map(|i| &self.streams.as_slice()[i]) {
             Some(s) if s.visible() && !s.dead && !s.fin_requested => {
-                self.tx_limit().saturating_sub(s.tx.len())
+                let queued = usize::try_from(s.tx_queued()).unwrap_or(usize::MAX);
+                self.tx_limit().saturating_sub(queued)
             }
             _ => 0,
         }
@@ -242,7 +243,7 @@ impl<S: YamuxStorage> YamuxSession<S> {
         assert!(slots.windows(2).all(|w| w[0].id < w[1].id), "table sorted");
         assert!(self.allocated <= self.config.max_session_buffer);
         for s in slots {
-            assert!(s.rx.len() <= self.rx_limit() && s.tx.len() <= self.tx_limit());
+            assert!(s.rx.len() <= self.rx_limit() && s.tx_queued() <= self.tx_limit() as u64);
         }
     }
 
@@ -340,6 +341,11 @@ impl<S: YamuxStorage> YamuxSession<S> {
             slot.accepted = true;
             slot.ack_to_send = true;
         }
+        if slot.tx_zeros > 0 {
+            // Bytes never overtake queued zeros: wait until those are sent.
+            slot.want_writable = true;
+            return Ok(0);
+        }
         let before = slot.allocated();
         grow_ring(&mut slot.tx, data.len(), tx_limit, budget);
         let n = slot.tx.push(data);
@@ -418,6 +424,11 @@ impl<S: YamuxStorage> YamuxSession<S> {
             slot.accepted = true;
             slot.ack_to_send = true;
         }
+        if slot.tx_zeros > 0 {
+            // Bytes never overtake queued zeros: wait until those are sent.
+            slot.want_writable = true;
+            return Ok(0);
+        }
         let before = slot.allocated();
         grow_ring(&mut slot.tx, wanted, tx_limit, budget);
         let space = slot.tx.back_slice_mut();
@@ -430,6 +441,35 @@ impl<S: YamuxStorage> YamuxSession<S> {
         }
         self.allocated = self.allocated - before + slot.allocated();
         Ok(n)
+    }
+
+    /// Queues up to `n` zero bytes to send after everything written before, without storing
+    /// them: the frame they go out in is zeroed in place. Returns how many were queued (at
+    /// most [`writable_len`](Self::writable_len)); writes after them wait until they are sent.
+    ///
+    /// # Q&A
+    /// *Why zeros?* `/perf/1.0.0` sends zeros (its content is open; rust-libp2p sends zeros
+    /// too), and copying them through a ring first cost the sender a copy of every byte.
+    pub fn write_zeros(&mut self, id: StreamId, n: u64) -> Result<u64, StreamError> {
+        let room = self.writable_len(id) as u64;
+        let index = self.app_stream(id)?;
+        let slot = &mut self.streams.as_mut_slice()[index];
+        if slot.dead {
+            return Err(StreamError::Reset);
+        }
+        if slot.fin_requested {
+            return Err(StreamError::WriteClosed);
+        }
+        if !slot.accepted {
+            slot.accepted = true;
+            slot.ack_to_send = true;
+        }
+        let taken = n.min(room);
+        if taken < n {
+            slot.want_writable = true;
+        }
+        slot.tx_zeros += taken;
+        Ok(taken)
     }
 
     /// Drops the first `n` buffered bytes of the stream, as `read` would (at most
@@ -713,6 +753,7 @@ impl<S: YamuxStorage> YamuxSession<S> {
     fn transmit_streams(&mut self, now: Instant, out: &mut [u8]) -> usize {
         let rtt = self.rtt;
         let max_target = self.max_window_target();
+        let tx_limit = self.tx_limit() as u64;
         let mut written = 0;
         let mut idle = 0;
         let mut index = self.transmit_cursor;
@@ -737,7 +778,12 @@ impl<S: YamuxStorage> YamuxSession<S> {
             if slot.tx.is_empty() && slot.tx.allocated() > 0 && self.sweep_at.is_none() {
                 self.sweep_at = Some(now + RING_RELEASE_DELAY);
             }
-            let writable = slot.want_writable && (slot.tx.free() > 0 || slot.tx.is_empty());
+            let writable = slot.want_writable
+                && if slot.tx_zeros > 0 {
+                    slot.tx_queued() < tx_limit
+                } else {
+                    slot.tx.free() > 0 || slot.tx.is_empty()
+                };
             self.allocated = self.allocated - before + slot.allocated();
             if writable {
                 self.streams.as_mut_slice()[index].want_writable = false;

@@ -65,6 +65,9 @@ pub struct StreamSlot<Rx, Tx> {
     /// A write took less than offered: tell the application when space opens.
     pub(crate) want_writable: bool,
     pub(crate) events: u8,
+    /// Zero bytes queued behind the send ring's bytes, sent without being stored
+    /// ([`YamuxSession::write_zeros`](super::YamuxSession::write_zeros)).
+    pub(crate) tx_zeros: u64,
 }
 
 impl<Rx: ByteStorage, Tx: ByteStorage> StreamSlot<Rx, Tx> {
@@ -90,7 +93,13 @@ impl<Rx: ByteStorage, Tx: ByteStorage> StreamSlot<Rx, Tx> {
             send_window: INITIAL_WINDOW,
             want_writable: false,
             events: 0,
+            tx_zeros: 0,
         }
+    }
+
+    /// Bytes queued to send: the ring's, then the zeros.
+    pub(crate) fn tx_queued(&self) -> u64 {
+        self.tx.len() as u64 + self.tx_zeros
     }
 
     /// Bytes taken from an allocator by both rings.
@@ -181,9 +190,8 @@ impl<Rx: ByteStorage, Tx: ByteStorage> StreamSlot<Rx, Tx> {
             return HEADER_LEN;
         }
         let room = out.len() - HEADER_LEN;
-        let len = self
-            .tx
-            .len()
+        let len = usize::try_from(self.tx_queued())
+            .unwrap_or(usize::MAX)
             .min(self.send_window as usize)
             .min(room)
             .min(u32::MAX as usize);
@@ -192,11 +200,15 @@ impl<Rx: ByteStorage, Tx: ByteStorage> StreamSlot<Rx, Tx> {
         // drops the bytes ("ignoring data - read status closed"). go- and rust-yamux send
         // the FIN alone too.
         // (An empty send ring means `len == 0`.)
-        let fin = self.fin_requested && !self.fin_sent && self.tx.is_empty();
+        let fin = self.fin_requested && !self.fin_sent && self.tx_queued() == 0;
         if len > 0 || fin {
             let flags = if fin { flags.with(Flags::FIN) } else { flags };
-            let taken = self.tx.pop(&mut out[HEADER_LEN..HEADER_LEN + len]);
-            debug_assert_eq!(taken, len);
+            let body = &mut out[HEADER_LEN..HEADER_LEN + len];
+            // The ring's bytes first, then queued zeros (written straight into the frame).
+            let taken = self.tx.pop(body);
+            body[taken..].fill(0);
+            // `len - taken <= tx_zeros`: `len` is at most the ring's bytes plus the zeros.
+            self.tx_zeros -= (len - taken) as u64;
             // `len` fits the window and u32 (both bounded above).
             self.send_window -= len as u32;
             self.syn_to_send = false;
@@ -224,6 +236,6 @@ impl<Rx: ByteStorage, Tx: ByteStorage> StreamSlot<Rx, Tx> {
         if self.dead {
             return true;
         }
-        self.fin_sent && self.fin_received && self.rx.is_empty() && self.tx.is_empty()
+        self.fin_sent && self.fin_received && self.rx.is_empty() && self.tx_queued() == 0
     }
 }

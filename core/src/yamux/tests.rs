@@ -905,3 +905,36 @@ fn outbound_stream_below_the_peers_highest_id_is_found() {
     assert!(s.writable_len(id) > 0);
     assert_eq!(s.write(id, b"hello"), Ok(5));
 }
+
+#[test]
+fn queued_zeros_follow_the_written_bytes_within_the_window() {
+    let mut pair = Pair::<HeapStorage>::new(YamuxConfig::default());
+    pair.listener.app.close_replies = false;
+    let id = pair.dialer.open(Vec::new(), false);
+    assert_eq!(pair.dialer.session.write(id, b"head"), Ok(4));
+    // More zeros than the send buffer limit and the initial window: queued in parts.
+    let total: u64 = 3 << 20;
+    let mut queued = pair.dialer.session.write_zeros(id, total).unwrap();
+    assert!(queued > 0 && queued < total);
+    assert!(pair.dialer.session.writable_len(id) == 0);
+    // Bytes never overtake queued zeros.
+    assert_eq!(pair.dialer.session.write(id, b"tail"), Ok(0));
+    while queued < total {
+        pair.drive().unwrap();
+        queued += pair.dialer.session.write_zeros(id, total - queued).unwrap();
+    }
+    pair.drive().unwrap();
+    assert_eq!(pair.dialer.session.write(id, b"tail"), Ok(4));
+    pair.dialer.session.close(id).unwrap();
+    pair.drive().unwrap();
+    let got = &pair.listener.app.streams[&id.0];
+    assert!(got.eof);
+    assert_eq!(got.received.len() as u64, 8 + total);
+    assert_eq!(&got.received[..4], b"head");
+    assert!(got.received[4..4 + total as usize].iter().all(|&b| b == 0));
+    assert_eq!(&got.received[4 + total as usize..], b"tail");
+    assert_eq!(
+        pair.dialer.session.write_zeros(id, 1),
+        Err(StreamError::WriteClosed)
+    );
+}

@@ -13,7 +13,7 @@ use futures::FutureExt;
 use futures::channel::oneshot;
 use futures::io::{AsyncWrite, AsyncWriteExt};
 use rhizo_driver_common::{
-    CloseReason, Command, CommandReceiver, ConnectionState, Error, with_read_buf,
+    CloseReason, Command, CommandReceiver, ConnectionState, Error,
 };
 use std::future::poll_fn;
 use std::io::Read;
@@ -92,17 +92,9 @@ async fn run_loop(
         match woke {
             Woke::Readable(r) => {
                 r.map_err(Error::Io)?;
-                // Read into the thread's buffer and hand the bytes on at once: no buffer is
-                // held while the connection waits (see rhizo_driver_common's buffers).
-                with_read_buf(|buf| match socket.get_ref().read(buf) {
-                    Ok(0) => Err(state.eof_error()),
-                    Ok(n) => {
-                        state.on_read(&buf[..n]);
-                        Ok(())
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
-                    Err(e) => Err(Error::Io(e)),
-                })?;
+                // Into the connection's buffer while a transfer runs, else the thread's: no
+                // buffer is held while the connection waits (see rhizo_driver_common).
+                state.read_from(|buf| socket.get_ref().read(buf))?;
             }
             Woke::Wrote(r) => state.wrote(r.map_err(Error::Io)?),
             Woke::Timer => state.on_timer(),

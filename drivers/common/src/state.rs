@@ -10,6 +10,7 @@
 //! peers that both send a lot (perf in both directions, many streams) can fill both sockets'
 //! buffers; if each waited in `write_all` without reading, neither would ever read again.
 
+use crate::buffers::with_read_buf;
 use crate::buffers::OutBuf;
 use crate::clock::Clock;
 use crate::command::{Answer, CloseReason, Command, Established, Inbound, Reply};
@@ -164,6 +165,45 @@ impl ConnectionState {
     /// Whether the socket should be read: not while earlier input waits (backpressure).
     pub fn wants_read(&self) -> bool {
         self.unconsumed.is_empty()
+    }
+
+    /// Reads the socket once with `read` (a non-blocking read into the buffer it is given)
+    /// and hands the bytes to the connection: while a transfer runs, straight into the
+    /// connection's receive buffer (no copy); otherwise through the thread's shared read buffer
+    /// ([`with_read_buf`]), so an idle connection holds no buffer. A read that would block is
+    /// not an error; end of stream is [`eof_error`](Self::eof_error).
+    pub fn read_from(
+        &mut self,
+        read: impl FnOnce(&mut [u8]) -> std::io::Result<usize>,
+    ) -> Result<(), Error> {
+        let outcome = |r: std::io::Result<usize>| match r {
+            Ok(0) => Err(None),
+            Ok(n) => Ok(n),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(0),
+            Err(e) => Err(Some(Error::Io(e))),
+        };
+        // Earlier bytes wait in `unconsumed`: new ones go behind them.
+        let direct = if self.unconsumed.is_empty() {
+            self.conn.receive_buffer()
+        } else {
+            None
+        };
+        let result = match direct {
+            Some(room) => outcome(read(room)).map(|n| {
+                if n > 0 {
+                    // An error closes the connection, seen by `is_done`.
+                    let _ = self.conn.handle_received(self.clock.now(), n);
+                }
+            }),
+            None => with_read_buf(|buf| {
+                outcome(read(buf)).map(|n| {
+                    if n > 0 {
+                        self.on_read(&buf[..n]);
+                    }
+                })
+            }),
+        };
+        result.map_err(|e| e.unwrap_or_else(|| self.eof_error()))
     }
 
     /// Bytes read from the socket.

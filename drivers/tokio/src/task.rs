@@ -7,7 +7,7 @@
 //! peers that both send a lot can fill both sockets' buffers; if each waited in `write_all`
 //! without reading, neither would ever read again.
 
-use rhizo_driver_common::{CloseReason, CommandReceiver, ConnectionState, Error, with_read_buf};
+use rhizo_driver_common::{CloseReason, CommandReceiver, ConnectionState, Error};
 use std::future::poll_fn;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -59,17 +59,9 @@ async fn run_loop(
         tokio::select! {
             r = reader.readable(), if state.wants_read() => {
                 r.map_err(Error::Io)?;
-                // Read into the thread's buffer and hand the bytes on at once: no buffer is
-                // held while the connection waits (see rhizo_driver_common's buffers).
-                with_read_buf(|buf| match reader.try_read(buf) {
-                    Ok(0) => Err(state.eof_error()),
-                    Ok(n) => {
-                        state.on_read(&buf[..n]);
-                        Ok(())
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
-                    Err(e) => Err(Error::Io(e)),
-                })?;
+                // Into the connection's buffer while a transfer runs, else the thread's: no
+                // buffer is held while the connection waits (see rhizo_driver_common).
+                state.read_from(|buf| reader.try_read(buf))?;
             }
             r = writer.write(state.pending_write()), if !state.pending_write().is_empty() => {
                 state.wrote(r.map_err(Error::Io)?);
