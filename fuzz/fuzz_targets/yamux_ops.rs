@@ -98,7 +98,11 @@ struct Counts {
 /// The byte the peer wrote at `offset` of stream `id`: a zero inside one of its zero ranges.
 fn expected(writer: Option<&Counts>, id: u32, from_dialer: bool, offset: u64) -> u8 {
     let zero = writer.is_some_and(|c| c.zeros.iter().any(|&(a, b)| a <= offset && offset < b));
-    if zero { 0 } else { byte(id, from_dialer, offset) }
+    if zero {
+        0
+    } else {
+        byte(id, from_dialer, offset)
+    }
 }
 
 struct Side {

@@ -180,7 +180,9 @@ fn compare(idle: usize) {
     let libp2p_perf = rt.block_on(libp2p_perf(bytes, runs));
     let pinned = can_pin();
     let ((rhizo_pinned, rhizo_cpu), (libp2p_pinned, libp2p_cpu)) = if pinned {
-        eprintln!("perf pinned (server on core 1, client on core 0), {bytes} bytes, {runs} runs ...");
+        eprintln!(
+            "perf pinned (server on core 1, client on core 0), {bytes} bytes, {runs} runs ..."
+        );
         (
             pinned_perf(Side::Rhizo, bytes, runs),
             pinned_perf(Side::Libp2p, bytes, runs),

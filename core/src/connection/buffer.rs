@@ -291,12 +291,20 @@ mod tests {
         let mut rx: FrameBuffer<std::vec::Vec<u8>> = FrameBuffer::new();
         assert_eq!(rx.direct_room(), None);
         rx.fill(&[0; 10]);
-        assert_eq!(rx.direct_room(), None, "a small allocation reads through fill");
+        assert_eq!(
+            rx.direct_room(),
+            None,
+            "a small allocation reads through fill"
+        );
         // A full-size allocation: a frame of 1000 body bytes, 500 of them here.
         let mut rx: FrameBuffer<std::vec::Vec<u8>> = FrameBuffer::new();
         rx.fill(&vec![0; CAPACITY]);
         rx.consume(Instant::ZERO, CAPACITY);
-        assert_eq!(rx.direct_room(), Some(0..CAPACITY), "no length known: up to the end");
+        assert_eq!(
+            rx.direct_room(),
+            Some(0..CAPACITY),
+            "no length known: up to the end"
+        );
         let mut head = vec![0u8; 502];
         head[..2].copy_from_slice(&1000u16.to_be_bytes());
         let room = rx.direct_room().unwrap();

@@ -372,8 +372,16 @@ fn reading_into_the_receive_buffer_delivers_the_same_bytes() {
         };
         assert_eq!((result.uploaded, result.downloaded), (2 << 20, 2 << 20));
         // Most bytes went the direct way once the buffers had grown to a whole frame.
-        assert!(p.b.direct_bytes > 2 << 20, "{} (chunk {chunk})", p.b.direct_bytes);
-        assert!(p.a.direct_bytes > 1 << 20, "{} (chunk {chunk})", p.a.direct_bytes);
+        assert!(
+            p.b.direct_bytes > 2 << 20,
+            "{} (chunk {chunk})",
+            p.b.direct_bytes
+        );
+        assert!(
+            p.a.direct_bytes > 1 << 20,
+            "{} (chunk {chunk})",
+            p.a.direct_bytes
+        );
     }
 }
 

@@ -12,9 +12,7 @@ use async_io::{Async, Timer};
 use futures::FutureExt;
 use futures::channel::oneshot;
 use futures::io::{AsyncWrite, AsyncWriteExt};
-use rhizo_driver_common::{
-    CloseReason, Command, CommandReceiver, ConnectionState, Error,
-};
+use rhizo_driver_common::{CloseReason, Command, CommandReceiver, ConnectionState, Error};
 use std::future::poll_fn;
 use std::io::Read;
 use std::net::{Shutdown, TcpStream};

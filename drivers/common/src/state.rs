@@ -10,8 +10,8 @@
 //! peers that both send a lot (perf in both directions, many streams) can fill both sockets'
 //! buffers; if each waited in `write_all` without reading, neither would ever read again.
 
-use crate::buffers::with_read_buf;
 use crate::buffers::OutBuf;
+use crate::buffers::with_read_buf;
 use crate::clock::Clock;
 use crate::command::{Answer, CloseReason, Command, Established, Inbound, Reply};
 use crate::error::Error;
