@@ -193,4 +193,82 @@ mod tests {
         assert_eq!(label_len(100), None);
         assert_eq!(fanout_bits(1 << 17), None);
     }
+
+    #[cfg(feature = "alloc")]
+    mod built {
+        use crate::block::{Block, BlockStore, MemoryBlockStore};
+        use crate::cid::{Cid, Version};
+        use crate::multihash::Multihash;
+        use crate::unixfs::{
+            DirectoryBuilder, DirectoryLister, ExportError, ImportedBlock, ImportedNode,
+            find_entry,
+        };
+        use proptest::prelude::*;
+        use std::collections::BTreeMap;
+
+        fn node(seed: &str) -> ImportedNode {
+            ImportedNode {
+                cid: Cid::new_v0(Multihash::sha2_256(seed.as_bytes())).unwrap(),
+                tsize: 10,
+                file_size: 2,
+            }
+        }
+
+        /// Builds a flat directory of `names` at `threshold`, lists it and looks every name
+        /// up; returns the store and root for more checks.
+        fn round_trip(names: &[String], threshold: usize) -> (MemoryBlockStore, Cid) {
+            let mut b = DirectoryBuilder::new(Version::V1).with_shard_threshold(threshold);
+            let mut want = BTreeMap::new();
+            for name in names {
+                if b.add(name, node(name)).is_ok() {
+                    want.insert(name.clone(), node(name).cid);
+                }
+            }
+            let mut store = MemoryBlockStore::new();
+            let root = b
+                .finish(&mut |blk: ImportedBlock| {
+                    store.put(Block::verify(blk.cid, &blk.data).unwrap()).map(drop)
+                })
+                .unwrap();
+            let mut buf = vec![0u8; crate::block::MAX_BLOCK_LEN];
+            let mut lister = DirectoryLister::<{ super::MAX_LEVELS }>::new(root.cid);
+            let mut listed = BTreeMap::new();
+            while let Some(e) = lister.next_entry(&store, &mut buf).unwrap() {
+                listed.insert(e.name_str().unwrap().to_owned(), e.cid);
+            }
+            assert_eq!(listed, want);
+            for (name, cid) in &want {
+                let found = find_entry(&store, root.cid, name.as_bytes(), &mut buf).unwrap();
+                assert_eq!(found.map(|f| f.cid), Some(*cid), "{name}");
+            }
+            let missing = find_entry(&store, root.cid, b"\xffnot there", &mut buf).unwrap();
+            assert_eq!(missing, None);
+            (store, root.cid)
+        }
+
+        #[test]
+        fn sharded_directories_list_and_find_every_name() {
+            let names: Vec<String> = (0..600).map(|i| format!("file-{i:05}.txt")).collect();
+            round_trip(&names, 1000);
+            round_trip(&names, usize::MAX);
+        }
+
+        #[test]
+        fn lookup_through_a_file_is_not_a_directory() {
+            let (store, root) = round_trip(&["a".to_owned()], 0);
+            let mut buf = vec![0u8; 4096];
+            let file = node("a").cid;
+            assert!(store.has(&root).unwrap());
+            let err = find_entry(&store, file, b"x", &mut buf).unwrap_err();
+            assert!(matches!(err, ExportError::MissingBlock(_)), "{err:?}");
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+            #[test]
+            fn arbitrary_names_build_list_and_find(names in proptest::collection::vec("[^/]{1,12}", 0..120), threshold in 0usize..2000) {
+                round_trip(&names, threshold);
+            }
+        }
+    }
 }
