@@ -293,9 +293,9 @@ fn encode_plain<E>(
         )));
     }
     let cid = dag_pb_cid(version, &block);
-    let tsize = children
-        .iter()
-        .fold(block.len() as u64, |sum, (_, n)| sum.saturating_add(n.tsize));
+    let tsize = children.iter().fold(block.len() as u64, |sum, (_, n)| {
+        sum.saturating_add(n.tsize)
+    });
     sink(ImportedBlock { cid, data: block }).map_err(FinishError::Sink)?;
     Ok(ImportedNode {
         cid,

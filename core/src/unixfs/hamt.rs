@@ -104,8 +104,7 @@ pub fn find_entry<S: BlockSource>(
             };
         }
         let len = load(&mut source, &node_cid, buf)?;
-        let (node, data) =
-            parse_node(&buf[..len]).map_err(|e| ExportError::Node(node_cid, e))?;
+        let (node, data) = parse_node(&buf[..len]).map_err(|e| ExportError::Node(node_cid, e))?;
         match (data.kind(), shard) {
             (DataType::Directory, None) => {
                 return Ok(node.links().find_map(|l| {
@@ -200,8 +199,7 @@ mod tests {
         use crate::cid::{Cid, Version};
         use crate::multihash::Multihash;
         use crate::unixfs::{
-            DirectoryBuilder, DirectoryLister, ExportError, ImportedBlock, ImportedNode,
-            find_entry,
+            DirectoryBuilder, DirectoryLister, ExportError, ImportedBlock, ImportedNode, find_entry,
         };
         use proptest::prelude::*;
         use std::collections::BTreeMap;
@@ -227,7 +225,9 @@ mod tests {
             let mut store = MemoryBlockStore::new();
             let root = b
                 .finish(&mut |blk: ImportedBlock| {
-                    store.put(Block::verify(blk.cid, &blk.data).unwrap()).map(drop)
+                    store
+                        .put(Block::verify(blk.cid, &blk.data).unwrap())
+                        .map(drop)
                 })
                 .unwrap();
             let mut buf = vec![0u8; crate::block::MAX_BLOCK_LEN];

@@ -156,24 +156,58 @@ mod tests {
         (0x00, 0x0000000000000000, 0x0000000000000000, ""),
         (0x00, 0xcbd8a7b341bd9b02, 0x5b1e906a48ae1d19, "hello"),
         (0x00, 0x342fac623a5ebc8e, 0x4cdcbc079642414d, "hello, world"),
-        (0x00, 0xb89e5988b737affc, 0x664fc2950231b2cb, "19 Jan 2038 at 3:14:07 AM"),
-        (0x00, 0xcd99481f9ee902c9, 0x695da1a38987b6e7, "The quick brown fox jumps over the lazy dog."),
+        (
+            0x00,
+            0xb89e5988b737affc,
+            0x664fc2950231b2cb,
+            "19 Jan 2038 at 3:14:07 AM",
+        ),
+        (
+            0x00,
+            0xcd99481f9ee902c9,
+            0x695da1a38987b6e7,
+            "The quick brown fox jumps over the lazy dog.",
+        ),
         (0x01, 0x4610abe56eff5cb5, 0x51622daa78f83583, ""),
         (0x01, 0xa78ddff5adae8d10, 0x128900ef20900135, "hello"),
         (0x01, 0x8b95f808840725c6, 0x1597ed5422bd493b, "hello, world"),
-        (0x01, 0x2a929de9c8f97b2f, 0x56a41d99af43a2db, "19 Jan 2038 at 3:14:07 AM"),
-        (0x01, 0xfb3325171f9744da, 0xaaf8b92a5f722952, "The quick brown fox jumps over the lazy dog."),
+        (
+            0x01,
+            0x2a929de9c8f97b2f,
+            0x56a41d99af43a2db,
+            "19 Jan 2038 at 3:14:07 AM",
+        ),
+        (
+            0x01,
+            0xfb3325171f9744da,
+            0xaaf8b92a5f722952,
+            "The quick brown fox jumps over the lazy dog.",
+        ),
         (0x2a, 0xf02aa77dfa1b8523, 0xd1016610da11cbb9, ""),
         (0x2a, 0xc4b8b3c960af6f08, 0x2334b875b0efbc7a, "hello"),
         (0x2a, 0xb91864d797caa956, 0xd5d139a55afe6150, "hello, world"),
-        (0x2a, 0xfd8f19ebdc8c6b6a, 0xd30fdc310fa08ff9, "19 Jan 2038 at 3:14:07 AM"),
-        (0x2a, 0x74f33c659cda5af7, 0x4ec7a891caf316f0, "The quick brown fox jumps over the lazy dog."),
+        (
+            0x2a,
+            0xfd8f19ebdc8c6b6a,
+            0xd30fdc310fa08ff9,
+            "19 Jan 2038 at 3:14:07 AM",
+        ),
+        (
+            0x2a,
+            0x74f33c659cda5af7,
+            0x4ec7a891caf316f0,
+            "The quick brown fox jumps over the lazy dog.",
+        ),
     ];
 
     #[test]
     fn go_murmur3_reference_strings() {
         for (seed, h1, h2, key) in GO_VECTORS {
-            assert_eq!(murmur3_x64_128(key.as_bytes(), seed), (h1, h2), "{key:?} seed {seed}");
+            assert_eq!(
+                murmur3_x64_128(key.as_bytes(), seed),
+                (h1, h2),
+                "{key:?} seed {seed}"
+            );
         }
         assert_eq!(murmur3_x64_64(b"hello"), 0xcbd8a7b341bd9b02);
     }

@@ -129,9 +129,9 @@ impl Bucket {
             return Err(ShardError::BlockTooLarge);
         }
         let cid = dag_pb_cid(version, &block);
-        let tsize = links
-            .iter()
-            .fold(block.len() as u64, |sum, (_, n)| sum.saturating_add(n.tsize));
+        let tsize = links.iter().fold(block.len() as u64, |sum, (_, n)| {
+            sum.saturating_add(n.tsize)
+        });
         sink(ImportedBlock { cid, data: block }).map_err(ShardError::Sink)?;
         Ok(ImportedNode {
             cid,
@@ -150,7 +150,8 @@ pub(crate) fn write_shard<E>(
 ) -> Result<ImportedNode, ShardError<E>> {
     let mut root = Bucket::default();
     for (name, node) in entries {
-        root.insert(name, node, 0).map_err(|()| ShardError::TooDeep)?;
+        root.insert(name, node, 0)
+            .map_err(|()| ShardError::TooDeep)?;
     }
     root.encode(version, sink)
 }
