@@ -775,7 +775,74 @@ mod tests {
         assert!(store.gc().unwrap().removed.is_empty());
     }
 
+    #[test]
+    fn paths_parse_as_kubo_writes_them() {
+        let cid = "QmYitupCasByZdmuCqPHKTTm6fg6W3urteukt3oJyusY9R";
+        let want: Cid = cid.parse().unwrap();
+        for text in [
+            cid.to_owned(),
+            format!("/ipfs/{cid}"),
+            format!("ipfs/{cid}/"),
+        ] {
+            assert_eq!(parse_path(&text).unwrap(), (want, vec![]), "{text}");
+        }
+        let (root, names) = parse_path(&format!("/ipfs/{cid}/a//b.txt")).unwrap();
+        assert_eq!((root, names), (want, vec!["a".to_owned(), "b.txt".to_owned()]));
+        assert_eq!(path_base_name(&format!("{cid}/a/b.txt")).unwrap(), "b.txt");
+        assert_eq!(path_base_name(&format!("/ipfs/{cid}")).unwrap(), cid);
+        for bad in ["", "/ipfs/", "nope/a", &format!("{cid}/../x"), &format!("{cid}/./x")] {
+            assert!(parse_path(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn symlinks_and_paths_through_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut alone = Import::new(&store, ImporterConfig::kubo(), true);
+        assert!(alone.symlink("alone", b"x").is_err());
+        drop(alone);
+        let mut import = Import::new(&store, ImporterConfig::kubo(), true);
+        import.file("top/a/f", &mut &b"x"[..], &mut |_| {}).unwrap();
+        import.symlink("top/in", b"a/f").unwrap();
+        import.symlink("top/a/out", b"../../x").unwrap();
+        let root: Cid = import.finish().unwrap().last().unwrap().hash.parse().unwrap();
+        let mut source = Source {
+            store: &store,
+            fetcher: None,
+        };
+        let names = |p: &str| p.split('/').map(str::to_owned).collect::<Vec<_>>();
+        let link = resolve(&mut source, root, &names("in")).unwrap();
+        assert_eq!(node_kind(&mut source, &link).unwrap().0, NodeKind::Symlink);
+        let err = export(&mut source, link, "in", &mut CatSink(Vec::new())).unwrap_err();
+        assert!(err.message.contains("symlink"), "{}", err.message);
+        let err = resolve(&mut source, root, &names("a/f/g")).unwrap_err();
+        assert!(err.message.contains("not a directory"), "{}", err.message);
+        let err = resolve(&mut source, root, &names("a/nope")).unwrap_err();
+        assert!(err.message.contains("no such file"), "{}", err.message);
+
+        let mut tar = TarSink::new(Vec::new());
+        export(&mut source, root, "top", &mut tar).unwrap();
+        let archive = tar.finish().unwrap();
+        let mut links = Vec::new();
+        for entry in tar::Archive::new(&archive[..]).entries().unwrap() {
+            let entry = entry.unwrap();
+            if entry.header().entry_type().is_symlink() {
+                let path = entry.path().unwrap().display().to_string();
+                let target = entry.link_name().unwrap().unwrap().display().to_string();
+                links.push((path, target));
+            }
+        }
+        assert_eq!(links, [("top/in".to_owned(), "a/f".to_owned())]);
+    }
+
     proptest! {
+        #[test]
+        fn arbitrary_paths_never_panic(text in ".{0,80}") {
+            let _ = parse_path(&text);
+            let _ = path_base_name(&text);
+        }
+
         #[test]
         fn arbitrary_settings_and_names_never_panic(text in ".{0,40}", bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
             let _ = importer_config(0, None, Some(&text));
