@@ -1,8 +1,8 @@
 //! UnixFS directories, plain and HAMT-sharded: a directory built from arbitrary names (one a
-//! line, at a sharding threshold and CID version from the first byte) lists back to exactly
-//! the names and CIDs put in, every name is found again by `find_entry` (through the HAMT's
-//! buckets), a name not put in is not found, and the root is a HAMT exactly when the
-//! estimate (name bytes plus CID bytes) passes the threshold.
+//! line, the first 64, at a sharding threshold and CID version from the first byte) lists
+//! back to exactly the names and CIDs put in, every name is found again by `find_entry`
+//! (through the HAMT's buckets), a name not put in is not found, and the root is a HAMT
+//! exactly when the estimate (name bytes plus CID bytes) passes the threshold.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use rhizo_core::block::{Block, BlockStore, MemoryBlockStore};
@@ -22,14 +22,16 @@ fuzz_target!(|input: &[u8]| {
     let version = if settings & 1 == 0 { Version::V0 } else { Version::V1 };
     let mut builder = DirectoryBuilder::new(version).with_shard_threshold(threshold);
     let mut want = BTreeMap::new();
-    for line in rest.split(|&b| b == b'\n') {
-        let name = String::from_utf8_lossy(line).into_owned();
+    // At most 64 names: each is looked up from the root, reading (and hashing) its nodes.
+    for line in rest.split(|&b| b == b'\n').take(64) {
+        // One name, not a path: the builder reads `/` as a separator.
+        let name = String::from_utf8_lossy(line).replace('/', "_");
         let node = ImportedNode {
             cid: Cid::new_v1(codec::RAW, Multihash::sha2_256(name.as_bytes())).unwrap(),
             tsize: name.len() as u64,
             file_size: name.len() as u64,
         };
-        let valid = !name.is_empty() && name != "." && name != ".." && !name.contains('/');
+        let valid = !name.is_empty() && name != "." && name != "..";
         match builder.add(&name, node) {
             Ok(()) => {
                 assert!(valid, "{name:?} was taken");
@@ -45,7 +47,9 @@ fuzz_target!(|input: &[u8]| {
         })
         .expect("any set of names builds");
 
-    let mut buf = vec![0u8; rhizo_core::block::MAX_BLOCK_LEN];
+    // Names and CIDs come from the input (4 KiB by default): a node is smaller than that
+    // plus its links' overhead.
+    let mut buf = vec![0u8; 64 * 1024 + rest.len() * 4];
     let mut lister = DirectoryLister::<64>::new(root.cid);
     let mut listed = BTreeMap::new();
     while let Some(e) = lister.next_entry(&store, &mut buf).expect("lists") {
