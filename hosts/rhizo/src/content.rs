@@ -787,10 +787,19 @@ mod tests {
             assert_eq!(parse_path(&text).unwrap(), (want, vec![]), "{text}");
         }
         let (root, names) = parse_path(&format!("/ipfs/{cid}/a//b.txt")).unwrap();
-        assert_eq!((root, names), (want, vec!["a".to_owned(), "b.txt".to_owned()]));
+        assert_eq!(
+            (root, names),
+            (want, vec!["a".to_owned(), "b.txt".to_owned()])
+        );
         assert_eq!(path_base_name(&format!("{cid}/a/b.txt")).unwrap(), "b.txt");
         assert_eq!(path_base_name(&format!("/ipfs/{cid}")).unwrap(), cid);
-        for bad in ["", "/ipfs/", "nope/a", &format!("{cid}/../x"), &format!("{cid}/./x")] {
+        for bad in [
+            "",
+            "/ipfs/",
+            "nope/a",
+            &format!("{cid}/../x"),
+            &format!("{cid}/./x"),
+        ] {
             assert!(parse_path(bad).is_err(), "{bad}");
         }
     }
@@ -806,7 +815,14 @@ mod tests {
         import.file("top/a/f", &mut &b"x"[..], &mut |_| {}).unwrap();
         import.symlink("top/in", b"a/f").unwrap();
         import.symlink("top/a/out", b"../../x").unwrap();
-        let root: Cid = import.finish().unwrap().last().unwrap().hash.parse().unwrap();
+        let root: Cid = import
+            .finish()
+            .unwrap()
+            .last()
+            .unwrap()
+            .hash
+            .parse()
+            .unwrap();
         let mut source = Source {
             store: &store,
             fetcher: None,
