@@ -23,10 +23,13 @@
 //! ([`DirectoryError::TooManyEntries`]).
 //!
 //! # Q&A
-//! *Does kubo shard at the same point?* Its estimate (boxo `io/directory.go`,
-//! `BasicDirectory.estimatedSize`) also counts a link as name plus CID bytes, but counts every
-//! child, subdirectories included, since kubo adds a subdirectory once it is complete. For a
-//! directory of files the two agree; the JS importer is this builder's test oracle.
+//! *Does kubo shard at the same point?* Nearly. Its estimate (boxo `io/directory.go`,
+//! `BasicDirectory.estimatedSize`, `needsToSwitchToHAMTDir`) also counts a link as name plus
+//! CID bytes, but counts every child, subdirectories included (kubo adds a subdirectory once
+//! it is complete), and switches at `>=` the threshold where the JS importer switches at `>`.
+//! For a directory of files the two agree except at exactly 256 KiB; the JS importer is this
+//! builder's test oracle. The shards themselves (hash, bucket layout, link names, bitfield)
+//! are the same in both.
 
 use super::data::{DataFields, DataType};
 use super::importer::{ImportedBlock, ImportedNode, dag_pb_cid, encode_node};
