@@ -149,7 +149,8 @@ pub fn find_entry<S: BlockSource>(
                     None => return Ok(None),
                 }
             }
-            (kind, _) => return Err(ExportError::NotADirectory(node_cid, kind)),
+            (_, Some(_)) => return Err(ExportError::InvalidShard(node_cid)),
+            (kind, None) => return Err(ExportError::NotADirectory(node_cid, kind)),
         }
     }
     Err(ExportError::TooDeep)
