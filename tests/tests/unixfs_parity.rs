@@ -11,7 +11,7 @@ use rhizo_core::cid::{Cid, Version};
 use rhizo_core::multibase::Base;
 use rhizo_core::unixfs::{
     DirectoryBuilder, DirectoryLister, FileExporter, FileImporter, FnSource, ImportedBlock,
-    ImportedNode, ImporterConfig, NodeInfo, NodeKind,
+    ImportedNode, ImporterConfig, NodeInfo, NodeKind, find_entry,
 };
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -190,6 +190,16 @@ fn rhizo_import_tree(
     root: &Path,
     store: &mut MemoryBlockStore,
 ) -> BTreeMap<String, ImportedNode> {
+    rhizo_import_tree_with(config, root, store, rhizo_core::unixfs::SHARDING_THRESHOLD)
+}
+
+/// [`rhizo_import_tree`] with a sharding threshold.
+fn rhizo_import_tree_with(
+    config: ImporterConfig,
+    root: &Path,
+    store: &mut MemoryBlockStore,
+    shard_threshold: usize,
+) -> BTreeMap<String, ImportedNode> {
     fn walk(
         config: ImporterConfig,
         dir: &Path,
@@ -217,7 +227,8 @@ fn rhizo_import_tree(
         }
     }
     let name = root.file_name().unwrap().to_str().unwrap().to_owned();
-    let mut builder = DirectoryBuilder::new(config.cid_version);
+    let mut builder =
+        DirectoryBuilder::new(config.cid_version).with_shard_threshold(shard_threshold);
     let mut files = BTreeMap::new();
     walk(config, root, "", &mut builder, store, &mut files);
     let mut blocks = Vec::new();
@@ -412,6 +423,10 @@ async fn hamt_directories_from_the_js_importer_are_readable() {
             listed.insert(entry.name_str().unwrap().to_owned(), entry.cid);
         }
         assert_eq!(listed.len(), want.len(), "{tag}");
+        for (name, cid) in &listed {
+            let found = find_entry(&mut source, root, name.as_bytes(), &mut buf).unwrap();
+            assert_eq!(found.map(|f| f.cid), Some(*cid), "{name} ({tag})");
+        }
         for e in entries.iter().filter(|e| e.path.as_deref() != Some("hamt")) {
             let name = e.path.as_deref().unwrap().strip_prefix("hamt/").unwrap();
             assert_eq!(cid_text(&listed[name]), e.cid, "{name} ({tag})");
@@ -424,6 +439,125 @@ async fn hamt_directories_from_the_js_importer_are_readable() {
             }
             assert!(out == want[name], "{name} ({tag}) exported differently");
         }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// Compares every entry the JS importer reports for `tree` with rhizo's import of it at
+/// `threshold` (the JS importer gets the same threshold); returns how many were compared and
+/// the root's kind.
+async fn sharded_parity(
+    config: ImporterConfig,
+    tree: &Path,
+    threshold: Option<usize>,
+    tag: &str,
+) -> (usize, NodeKind) {
+    let threshold_text = threshold.map(|t| t.to_string());
+    let env: Vec<(&str, &str)> = threshold_text
+        .iter()
+        .map(|t| ("RHIZO_SHARD_THRESHOLD", t.as_str()))
+        .collect();
+    let (js, _) = js_import_with(&config, &[tree], &env).await;
+    let mut store = MemoryBlockStore::new();
+    let ours = rhizo_import_tree_with(
+        config,
+        tree,
+        &mut store,
+        threshold.unwrap_or(rhizo_core::unixfs::SHARDING_THRESHOLD),
+    );
+    // `dir-sharded.ts` reports the subdirectories it flushes under the sharded directory's
+    // own path, before the directory itself: the last entry of a path is that path's, an
+    // earlier one is a directory somewhere below it.
+    for (i, entry) in js.iter().enumerate() {
+        let path = entry.path.as_deref().unwrap();
+        let last = !js[i + 1..].iter().any(|e| e.path == entry.path);
+        let node = if last {
+            ours.get(path)
+                .unwrap_or_else(|| panic!("rhizo has no entry {path} ({tag})"))
+        } else {
+            let below = format!("{path}/");
+            ours.iter()
+                .find(|(p, n)| p.starts_with(&below) && cid_text(&n.cid) == entry.cid)
+                .unwrap_or_else(|| {
+                    panic!("rhizo has no directory {} below {path} ({tag})", entry.cid)
+                })
+                .1
+        };
+        assert_eq!(cid_text(&node.cid), entry.cid, "{path} ({tag})");
+        assert_eq!(node.tsize, entry.size, "{path} ({tag})");
+    }
+    // Every file is found again by name through the (sharded) directories.
+    let name = tree.file_name().unwrap().to_str().unwrap();
+    let root = ours[name].cid;
+    let mut buf = vec![0u8; rhizo_core::block::MAX_BLOCK_LEN];
+    for (path, node) in ours
+        .iter()
+        .filter(|(p, _)| p.starts_with(&format!("{name}/")))
+    {
+        let mut dir = root;
+        let parts: Vec<&str> = path.split('/').skip(1).collect();
+        for part in &parts {
+            dir = find_entry(&store, dir, part.as_bytes(), &mut buf)
+                .unwrap()
+                .unwrap_or_else(|| panic!("{path}: {part} not found ({tag})"))
+                .cid;
+        }
+        assert_eq!(dir, node.cid, "{path} ({tag})");
+    }
+    let len = store.read(&root, &mut buf).unwrap().unwrap();
+    let kind = NodeInfo::parse(&root, &buf[..len]).unwrap().kind;
+    (js.len(), kind)
+}
+
+/// A directory past the default threshold (3000 files with 55-byte names: 267 KB of names
+/// and CIDs in the estimate), with a subdirectory and an empty directory among the files, and
+/// the usual tree plus 400 files at a threshold of 1000 bytes (sub-shards, names colliding in
+/// buckets, sharded subdirectories): every CID and size equal to the JS importer's.
+#[tokio::test(flavor = "multi_thread")]
+async fn sharded_directories_match_the_js_importer() {
+    for (config, tag) in [
+        (ImporterConfig::kubo(), "v0"),
+        (ImporterConfig::v1_raw_leaves(), "v1-raw"),
+    ] {
+        let dir =
+            std::env::temp_dir().join(format!("rhizo-unixfs-sharded-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let big = dir.join("big");
+        std::fs::create_dir_all(big.join("sub")).unwrap();
+        std::fs::create_dir_all(big.join("empty")).unwrap();
+        std::fs::write(big.join("sub").join("inner"), b"inner").unwrap();
+        for i in 0..3000u64 {
+            let name = format!("{i:05}-a-file-name-long-enough-to-pass-the-threshold.txt");
+            assert_eq!(name.len(), 55);
+            std::fs::write(big.join(&name), random_bytes(i, (i % 7) as usize)).unwrap();
+        }
+        let (compared, kind) = sharded_parity(config, &big, None, tag).await;
+        assert_eq!(
+            kind,
+            NodeKind::HamtShard,
+            "{tag}: the big directory is sharded"
+        );
+        assert!(compared > 3000, "{tag}: {compared}");
+
+        let (_, tree) = write_inputs(&dir.join("inputs"));
+        for i in 0..400u64 {
+            let name = format!("entry-{i:03}.bin");
+            std::fs::write(
+                tree.join("sub").join(&name),
+                random_bytes(200 + i, (i % 50) as usize),
+            )
+            .unwrap();
+        }
+        let (compared, kind) = sharded_parity(config, &tree, Some(1000), tag).await;
+        assert_eq!(
+            kind,
+            NodeKind::Directory,
+            "{tag}: 7 entries stay under 1000 bytes"
+        );
+        assert!(compared > 400, "{tag}: {compared}");
+        let (_, kind) = sharded_parity(config, &tree, Some(100), tag).await;
+        assert_eq!(kind, NodeKind::HamtShard, "{tag}");
+        eprintln!("{tag}: sharded directories equal to the JS importer's");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -4,7 +4,11 @@
 //! - [`data`]: the UnixFS `Data` message (view and writer), no `alloc`.
 //! - [`FileImporter`] (`alloc`): bytes in, blocks out, bounded memory: a fixed-size chunker and
 //!   the balanced layout of `ipfs add` (CIDv0 dag-pb leaves) or CIDv1 raw leaves.
-//! - [`DirectoryBuilder`] (`alloc`): plain UnixFS directories from imported files.
+//! - [`DirectoryBuilder`] (`alloc`): UnixFS directories from imported files, HAMT-sharded
+//!   past the JS importer's threshold, as helia and kubo write them.
+//! - [`hamt`]: where a name goes in a HAMT, and [`find_entry`]: one name in a plain or
+//!   sharded directory, without `alloc`; [`murmur3`]: the HAMT's hash.
+//! - [`symlink`]: UnixFS symlink nodes.
 //! - [`FileExporter`]: a file DAG back to bytes, in order, resumable at any offset, with a
 //!   fixed-depth stack and no `alloc`; [`DirectoryLister`] lists plain and HAMT-sharded
 //!   directories the same way. Both read blocks through a [`BlockSource`].
@@ -14,15 +18,23 @@ pub mod data;
 #[cfg(feature = "alloc")]
 mod directory;
 mod exporter;
+pub mod hamt;
 #[cfg(feature = "alloc")]
 mod importer;
 mod listing;
+pub mod murmur3;
+#[cfg(feature = "alloc")]
+mod shard;
 mod source;
+pub mod symlink;
 
 pub use data::{DataFields, DataType, UnixFsData, UnixFsError, UnixTime};
 #[cfg(feature = "alloc")]
-pub use directory::{DirectoryBuilder, DirectoryError, FinishError, SHARDING_THRESHOLD};
+pub use directory::{
+    DirectoryBuilder, DirectoryError, FinishError, MAX_ENTRIES, SHARDING_THRESHOLD,
+};
 pub use exporter::{ExportError, FileExporter};
+pub use hamt::{FoundEntry, find_entry};
 #[cfg(feature = "alloc")]
 pub use importer::{
     FileImporter, ImportConfigError, ImportedBlock, ImportedNode, ImporterConfig, MAX_LINKS_LIMIT,

@@ -7,15 +7,24 @@
 //! Exports read one block at a time (a buffer of [`MAX_BLOCK_LEN`]) and copy entry names out
 //! of the DAG only after checking them (no `/`, `.`, `..`: a DAG cannot write outside the
 //! output directory).
+//!
+//! Symlinks are stored as UnixFS symlink nodes, as kubo stores them (never followed). `get`
+//! recreates a symlink only when its target stays inside the directory being written (a
+//! relative path whose `..` never climbs above it); any other is skipped with a warning, so a
+//! DAG cannot make `get` write a link to `/etc` or `../..`. `cat` of a symlink is an error.
+//!
+//! `cat` and `get` take paths: `CID`, `CID/a/b.txt`, `/ipfs/CID/a/b.txt` ([`parse_path`]),
+//! resolved through plain and HAMT-sharded directories one name at a time ([`resolve`]).
 
 use crate::api::ops::{OpError, OpResult};
 use crate::exchange::Exchange;
 use crate::store::{Batch, PinMode, Store};
 use rhizo_core::block::{Block, MAX_BLOCK_LEN};
 use rhizo_core::cid::{Cid, Version};
+use rhizo_core::unixfs::symlink::{symlink_node, target_stays_inside};
 use rhizo_core::unixfs::{
-    BlockSource, DirectoryBuilder, DirectoryLister, FileExporter, FileImporter, ImportedBlock,
-    ImportedNode, ImporterConfig, NodeInfo, NodeKind,
+    BlockSource, DirectoryBuilder, DirectoryLister, ExportError, FileExporter, FileImporter,
+    ImportedBlock, ImportedNode, ImporterConfig, NodeInfo, NodeKind, find_entry,
 };
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Write};
@@ -187,6 +196,23 @@ impl<'s> Import<'s> {
             .map_err(|e| OpError::client(e.to_string()))
     }
 
+    /// Adds a symlink at `path` (`/`-separated, under a directory being added) pointing at
+    /// `target`, as a UnixFS symlink node.
+    pub fn symlink(&mut self, path: &str, target: &[u8]) -> OpResult<ImportedNode> {
+        if !path.contains('/') && self.tree.is_none() {
+            return Err(OpError::client(format!(
+                "{path}: a symlink is added only inside a directory (-r)"
+            )));
+        }
+        let (block, node) = symlink_node(self.config.cid_version, target);
+        self.put(&block)?;
+        self.entries.push(entry(path, &node));
+        self.tree()
+            .add(path, node)
+            .map_err(|e| OpError::client(e.to_string()))?;
+        Ok(node)
+    }
+
     /// Builds the directories, pins the root, commits; returns an entry for each file and
     /// directory, the root last.
     pub fn finish(mut self) -> OpResult<Vec<AddedEntry>> {
@@ -313,6 +339,8 @@ pub trait Sink {
     fn data(&mut self, bytes: &[u8]) -> OpResult<()>;
     /// The current file is complete.
     fn end_file(&mut self) -> OpResult<()>;
+    /// A symlink at `path` to `target`, which [`export`] checked stays inside the output.
+    fn symlink(&mut self, path: &str, target: &str) -> OpResult<()>;
 }
 
 /// A name from a directory, checked to be one path component.
@@ -337,11 +365,102 @@ pub fn node_kind(source: &mut Source<'_>, cid: &Cid) -> OpResult<(NodeKind, Opti
     Ok((info.kind, info.file_size))
 }
 
+/// Why a path inside a DAG does not resolve.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PathError {
+    /// Not `CID[/name...]` or `/ipfs/CID[/name...]`, or a `.`/`..` component.
+    Invalid(String),
+    /// A directory on the path has no entry of that name (the path up to it).
+    NotFound(String),
+    /// A component names a file or symlink, not a directory (the path up to it).
+    NotADirectory(String),
+}
+
+impl std::fmt::Display for PathError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PathError::Invalid(p) => write!(
+                f,
+                "`{p}` is not a path: give CID, CID/name/... or /ipfs/CID/name/..."
+            ),
+            PathError::NotFound(p) => write!(f, "no such file or directory: {p}"),
+            PathError::NotADirectory(p) => {
+                write!(f, "{p} is not a directory: a path cannot go through it")
+            }
+        }
+    }
+}
+
+impl std::error::Error for PathError {}
+
+impl From<PathError> for OpError {
+    fn from(e: PathError) -> Self {
+        OpError::client(e.to_string())
+    }
+}
+
+/// Splits `CID/a/b`, `/ipfs/CID/a/b` (or `ipfs/...`) into the CID and the names under it.
+pub fn parse_path(text: &str) -> OpResult<(Cid, Vec<String>)> {
+    let trimmed = text.trim();
+    let rest = trimmed
+        .strip_prefix("/ipfs/")
+        .or_else(|| trimmed.strip_prefix("ipfs/"))
+        .unwrap_or(trimmed);
+    let mut parts = rest.split('/').filter(|p| !p.is_empty());
+    let cid = parts
+        .next()
+        .ok_or_else(|| PathError::Invalid(text.to_owned()))?;
+    let cid = crate::api::ops::parse_cid(cid)?;
+    let names: Vec<String> = parts.map(str::to_owned).collect();
+    if names.iter().any(|n| n == "." || n == "..") {
+        return Err(PathError::Invalid(text.to_owned()).into());
+    }
+    Ok((cid, names))
+}
+
+/// The name `get` gives a path's output by default: its last name, or the CID.
+pub fn path_base_name(text: &str) -> OpResult<String> {
+    let (cid, names) = parse_path(text)?;
+    Ok(names.last().cloned().unwrap_or_else(|| cid.to_string()))
+}
+
+/// The CID at `names` under `root`, through plain and HAMT directories.
+pub fn resolve(source: &mut Source<'_>, root: Cid, names: &[String]) -> OpResult<Cid> {
+    let mut buf = vec![0u8; MAX_BLOCK_LEN];
+    let mut cid = root;
+    let mut path = root.to_string();
+    for name in names {
+        let found = match find_entry(&mut *source, cid, name.as_bytes(), &mut buf) {
+            Ok(found) => found,
+            Err(ExportError::NotADirectory(..)) => {
+                return Err(PathError::NotADirectory(path).into());
+            }
+            Err(ExportError::Source(e)) => return Err(e),
+            Err(e) => return Err(OpError::server(format!("resolving {path}/{name}: {e}"))),
+        };
+        path = format!("{path}/{name}");
+        cid = found.ok_or_else(|| PathError::NotFound(path.clone()))?.cid;
+    }
+    Ok(cid)
+}
+
+/// A symlink node's target.
+fn symlink_target(source: &mut Source<'_>, cid: &Cid) -> OpResult<Vec<u8>> {
+    let mut buf = vec![0u8; MAX_BLOCK_LEN];
+    let len = source
+        .read_block(cid, &mut buf)?
+        .ok_or_else(|| OpError::client(format!("block {cid} is not in the repo")))?;
+    let info =
+        NodeInfo::parse(cid, &buf[..len]).map_err(|e| OpError::client(format!("{cid}: {e}")))?;
+    Ok(info.data.and_then(|d| d.data()).unwrap_or(&[]).to_vec())
+}
+
 /// Exports the DAG under `root` to `sink`, the root named `name`.
 pub fn export(source: &mut Source<'_>, root: Cid, name: &str, sink: &mut dyn Sink) -> OpResult<()> {
     let mut buf = vec![0u8; MAX_BLOCK_LEN];
-    let mut pending = vec![(name.to_owned(), root)];
-    while let Some((path, cid)) = pending.pop() {
+    // Each entry with its depth: 0 for the root, 1 for the root's entries...
+    let mut pending = vec![(name.to_owned(), root, 0usize)];
+    while let Some((path, cid, depth)) = pending.pop() {
         let (kind, size) = node_kind(source, &cid)?;
         match kind {
             NodeKind::RawLeaf | NodeKind::File => {
@@ -363,13 +482,32 @@ pub fn export(source: &mut Source<'_>, root: Cid, name: &str, sink: &mut dyn Sin
                     .next_entry(&mut *source, &mut buf)
                     .map_err(|e| OpError::server(format!("listing {path}: {e}")))?
                 {
-                    children.push((format!("{path}/{}", safe_name(entry.name)?), entry.cid));
+                    let child = format!("{path}/{}", safe_name(entry.name)?);
+                    children.push((child, entry.cid, depth + 1));
                 }
                 // Popped from the end: push in reverse for name order.
                 pending.extend(children.into_iter().rev());
             }
-            NodeKind::Symlink | NodeKind::Metadata => {
-                tracing::warn!(%path, "skipping a symlink or metadata node (not supported yet)");
+            NodeKind::Symlink => {
+                let target = symlink_target(source, &cid)?;
+                let shown = String::from_utf8_lossy(&target);
+                if depth == 0 {
+                    return Err(OpError::client(format!(
+                        "{path} is a symlink (to {shown:?}): cat and get read files and \
+                         directories, and write symlinks only inside a directory"
+                    )));
+                }
+                // The link's own directory is `depth - 1` levels below the output.
+                match std::str::from_utf8(&target) {
+                    Ok(t) if target_stays_inside(depth - 1, &target) => sink.symlink(&path, t)?,
+                    _ => tracing::warn!(
+                        %path, target = %shown,
+                        "skipping a symlink that points outside the output directory"
+                    ),
+                }
+            }
+            NodeKind::Metadata => {
+                tracing::warn!(%path, "skipping a metadata node");
             }
         }
     }
@@ -399,6 +537,12 @@ impl<W: Write> Sink for CatSink<W> {
 
     fn end_file(&mut self) -> OpResult<()> {
         Ok(())
+    }
+
+    fn symlink(&mut self, path: &str, target: &str) -> OpResult<()> {
+        Err(OpError::client(format!(
+            "{path} is a symlink (to {target:?}), not a file"
+        )))
     }
 }
 
@@ -463,6 +607,21 @@ impl<W: Write> Sink for TarSink<W> {
         let pad = (512 - (self.written % 512) as usize) % 512;
         self.write(&vec![0u8; pad])
     }
+
+    fn symlink(&mut self, path: &str, target: &str) -> OpResult<()> {
+        let mut header = tar::Header::new_ustar();
+        header
+            .set_path(path)
+            .map_err(|e| OpError::server(format!("{path}: {e}")))?;
+        header
+            .set_link_name(target)
+            .map_err(|e| OpError::server(format!("{path} -> {target}: {e}")))?;
+        header.set_size(0);
+        header.set_entry_type(tar::EntryType::Symlink);
+        header.set_mode(0o777);
+        header.set_cksum();
+        self.write(header.as_bytes())
+    }
 }
 
 /// `get` on the file system: the root becomes `path` itself.
@@ -517,6 +676,24 @@ impl Sink for FsSink {
             f.sync_all()
                 .map_err(|e| OpError::server(format!("writing: {e}")))?;
         }
+        Ok(())
+    }
+
+    fn symlink(&mut self, path: &str, target: &str) -> OpResult<()> {
+        make_symlink(target, path)
+    }
+}
+
+/// Creates a symlink at `path` to `target` (on Unix; elsewhere skipped with a warning).
+pub fn make_symlink(target: &str, path: &str) -> OpResult<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(target, path)
+            .map_err(|e| OpError::server(format!("cannot create the symlink {path}: {e}")))
+    }
+    #[cfg(not(unix))]
+    {
+        tracing::warn!(%path, %target, "skipping a symlink: not supported on this system");
         Ok(())
     }
 }
@@ -598,7 +775,90 @@ mod tests {
         assert!(store.gc().unwrap().removed.is_empty());
     }
 
+    #[test]
+    fn paths_parse_as_kubo_writes_them() {
+        let cid = "QmYitupCasByZdmuCqPHKTTm6fg6W3urteukt3oJyusY9R";
+        let want: Cid = cid.parse().unwrap();
+        for text in [
+            cid.to_owned(),
+            format!("/ipfs/{cid}"),
+            format!("ipfs/{cid}/"),
+        ] {
+            assert_eq!(parse_path(&text).unwrap(), (want, vec![]), "{text}");
+        }
+        let (root, names) = parse_path(&format!("/ipfs/{cid}/a//b.txt")).unwrap();
+        assert_eq!(
+            (root, names),
+            (want, vec!["a".to_owned(), "b.txt".to_owned()])
+        );
+        assert_eq!(path_base_name(&format!("{cid}/a/b.txt")).unwrap(), "b.txt");
+        assert_eq!(path_base_name(&format!("/ipfs/{cid}")).unwrap(), cid);
+        for bad in [
+            "",
+            "/ipfs/",
+            "nope/a",
+            &format!("{cid}/../x"),
+            &format!("{cid}/./x"),
+        ] {
+            assert!(parse_path(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn symlinks_and_paths_through_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut alone = Import::new(&store, ImporterConfig::kubo(), true);
+        assert!(alone.symlink("alone", b"x").is_err());
+        drop(alone);
+        let mut import = Import::new(&store, ImporterConfig::kubo(), true);
+        import.file("top/a/f", &mut &b"x"[..], &mut |_| {}).unwrap();
+        import.symlink("top/in", b"a/f").unwrap();
+        import.symlink("top/a/out", b"../../x").unwrap();
+        let root: Cid = import
+            .finish()
+            .unwrap()
+            .last()
+            .unwrap()
+            .hash
+            .parse()
+            .unwrap();
+        let mut source = Source {
+            store: &store,
+            fetcher: None,
+        };
+        let names = |p: &str| p.split('/').map(str::to_owned).collect::<Vec<_>>();
+        let link = resolve(&mut source, root, &names("in")).unwrap();
+        assert_eq!(node_kind(&mut source, &link).unwrap().0, NodeKind::Symlink);
+        let err = export(&mut source, link, "in", &mut CatSink(Vec::new())).unwrap_err();
+        assert!(err.message.contains("symlink"), "{}", err.message);
+        let err = resolve(&mut source, root, &names("a/f/g")).unwrap_err();
+        assert!(err.message.contains("not a directory"), "{}", err.message);
+        let err = resolve(&mut source, root, &names("a/nope")).unwrap_err();
+        assert!(err.message.contains("no such file"), "{}", err.message);
+
+        let mut tar = TarSink::new(Vec::new());
+        export(&mut source, root, "top", &mut tar).unwrap();
+        let archive = tar.finish().unwrap();
+        let mut links = Vec::new();
+        for entry in tar::Archive::new(&archive[..]).entries().unwrap() {
+            let entry = entry.unwrap();
+            if entry.header().entry_type().is_symlink() {
+                let path = entry.path().unwrap().display().to_string();
+                let target = entry.link_name().unwrap().unwrap().display().to_string();
+                links.push((path, target));
+            }
+        }
+        assert_eq!(links, [("top/in".to_owned(), "a/f".to_owned())]);
+    }
+
     proptest! {
+        #[test]
+        fn arbitrary_paths_never_panic(text in ".{0,80}") {
+            let _ = parse_path(&text);
+            let _ = path_base_name(&text);
+        }
+
         #[test]
         fn arbitrary_settings_and_names_never_panic(text in ".{0,40}", bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
             let _ = importer_config(0, None, Some(&text));

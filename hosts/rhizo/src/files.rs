@@ -2,7 +2,7 @@
 //! missing blocks from its peers), on the repo's store when none does. A progress bar shows on
 //! stderr when it is a terminal.
 
-use crate::api::client::ApiClient;
+use crate::api::client::{AddPart, ApiClient};
 use crate::api::ops::OpError;
 use crate::content::{self, AddedEntry, CatSink, FsSink, Import, Source};
 use crate::store::Store;
@@ -57,13 +57,23 @@ fn open(path: &Path) -> Result<Box<dyn Read>> {
     Ok(Box::new(f))
 }
 
-/// One thing to add: a path inside the import, and the file on disk (`None`: a directory).
-type Item = (String, Option<PathBuf>);
+/// One thing to add, by its path inside the import.
+#[derive(Debug)]
+enum Item {
+    /// A directory.
+    Directory(String),
+    /// A file and where it is on disk.
+    File(String, PathBuf),
+    /// A symlink (inside a directory added with -r) and its target, not followed.
+    Symlink(String, Vec<u8>),
+}
 
-/// The files and directories under `path`, directories before their contents, names sorted.
+/// The files, directories and symlinks under `path`, directories before their contents, names
+/// sorted. Symlinks inside the directory are kept as symlinks (kubo's `add -r`); a symlink
+/// given as `path` itself is followed.
 fn collect(path: &Path, recursive: bool, hidden: bool) -> Result<(Vec<Item>, u64)> {
     if path.as_os_str() == "-" {
-        return Ok((vec![(STDIN.to_owned(), Some(path.to_owned()))], 0));
+        return Ok((vec![Item::File(STDIN.to_owned(), path.to_owned())], 0));
     }
     let meta =
         std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -73,7 +83,7 @@ fn collect(path: &Path, recursive: bool, hidden: bool) -> Result<(Vec<Item>, u64
         .map(str::to_owned)
         .with_context(|| format!("{} has no usable file name", path.display()))?;
     if !meta.is_dir() {
-        return Ok((vec![(name, Some(path.to_owned()))], meta.len()));
+        return Ok((vec![Item::File(name, path.to_owned())], meta.len()));
     }
     if !recursive {
         bail!("{} is a directory: add it with -r", path.display());
@@ -82,7 +92,7 @@ fn collect(path: &Path, recursive: bool, hidden: bool) -> Result<(Vec<Item>, u64
     let mut total = 0;
     let mut pending = vec![(name, path.to_owned())];
     while let Some((rel, dir)) = pending.pop() {
-        items.push((rel.clone(), None));
+        items.push(Item::Directory(rel.clone()));
         let mut entries: Vec<_> = std::fs::read_dir(&dir)
             .with_context(|| format!("cannot list {}", dir.display()))?
             .collect::<Result<_, _>>()
@@ -102,9 +112,19 @@ fn collect(path: &Path, recursive: bool, hidden: bool) -> Result<(Vec<Item>, u64
                 subdirs.push((child, entry.path()));
             } else if kind.is_file() {
                 total += entry.metadata()?.len();
-                items.push((child, Some(entry.path())));
+                items.push(Item::File(child, entry.path()));
+            } else if kind.is_symlink() {
+                let target = std::fs::read_link(entry.path())
+                    .with_context(|| format!("cannot read the link {}", entry.path().display()))?;
+                let Some(target) = target.to_str() else {
+                    bail!(
+                        "{}: a link target that is not UTF-8",
+                        entry.path().display()
+                    );
+                };
+                items.push(Item::Symlink(child, target.as_bytes().to_vec()));
             } else {
-                tracing::warn!(path = %entry.path().display(), "skipping a symlink or special file");
+                tracing::warn!(path = %entry.path().display(), "skipping a special file");
             }
         }
         pending.extend(subdirs.into_iter().rev());
@@ -145,13 +165,16 @@ pub fn add(dir: &Path, args: AddArgs) -> Result<()> {
     let progress = bar(Some(total));
     let mut entries: Vec<AddedEntry> = match ApiClient::for_repo(dir) {
         Some(api) => {
-            let mut parts: Vec<(String, Option<Box<dyn Read>>)> = Vec::new();
-            for (name, file) in items {
-                let reader = match file {
-                    Some(path) => Some(Box::new(progress.wrap_read(open(&path)?)) as Box<dyn Read>),
-                    None => None,
-                };
-                parts.push((name, reader));
+            let mut parts: Vec<(String, AddPart)> = Vec::new();
+            for item in items {
+                parts.push(match item {
+                    Item::File(name, path) => {
+                        let reader = Box::new(progress.wrap_read(open(&path)?)) as Box<dyn Read>;
+                        (name, AddPart::File(reader))
+                    }
+                    Item::Directory(name) => (name, AddPart::Directory),
+                    Item::Symlink(name, target) => (name, AddPart::Symlink(target)),
+                });
             }
             let version = args.cid_version.to_string();
             let raw = config.raw_leaves.to_string();
@@ -169,10 +192,13 @@ pub fn add(dir: &Path, args: AddArgs) -> Result<()> {
             let store = Store::open(dir)?;
             let mut import = Import::new(&store, config, args.pin);
             let mut done = 0u64;
-            for (name, file) in items {
-                match file {
-                    None => op(import.directory(&name))?,
-                    Some(path) => {
+            for item in items {
+                match item {
+                    Item::Directory(name) => op(import.directory(&name))?,
+                    Item::Symlink(name, target) => {
+                        op(import.symlink(&name, &target))?;
+                    }
+                    Item::File(name, path) => {
                         let mut f = open(&path)?;
                         let base = done;
                         let mut seen = 0;
@@ -219,15 +245,16 @@ pub fn cat(dir: &Path, cid: &str, timeout: Option<&str>) -> Result<()> {
             std::io::copy(&mut reader, &mut out).context("reading the file from the daemon")?;
         }
         None => {
-            let root = op(crate::api::ops::parse_cid(cid))?;
+            let (root, names) = op(content::parse_path(cid))?;
             let store = Store::open(dir)?;
             let mut source = Source {
                 store: &store,
                 fetcher: None,
             };
+            let target = op(content::resolve(&mut source, root, &names))?;
             op(content::export(
                 &mut source,
-                root,
+                target,
                 cid,
                 &mut CatSink(&mut out),
             ))?;
@@ -237,9 +264,13 @@ pub fn cat(dir: &Path, cid: &str, timeout: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-/// Runs `rhizo get`: the file or directory `cid` written at `output` (default: the CID).
+/// Runs `rhizo get`: the file or directory at `cid` (a CID or a path under one) written at
+/// `output` (default: the path's last name, or the CID).
 pub fn get(dir: &Path, cid: &str, output: Option<&Path>, timeout: Option<&str>) -> Result<()> {
-    let output = output.map_or_else(|| PathBuf::from(cid), Path::to_owned);
+    let output = match output {
+        Some(o) => o.to_owned(),
+        None => PathBuf::from(op(content::path_base_name(cid))?),
+    };
     if output.exists() {
         bail!(
             "{} exists already: choose another path with -o",
@@ -257,12 +288,13 @@ pub fn get(dir: &Path, cid: &str, output: Option<&Path>, timeout: Option<&str>) 
             unpack(reader, &partial)?;
         }
         None => {
-            let root = op(crate::api::ops::parse_cid(cid))?;
+            let (root, names) = op(content::parse_path(cid))?;
             let store = Store::open(dir)?;
             let mut source = Source {
                 store: &store,
                 fetcher: None,
             };
+            let root = op(content::resolve(&mut source, root, &names))?;
             let name = partial
                 .to_str()
                 .context("the output path is not UTF-8")?
@@ -308,7 +340,8 @@ fn remove_partial(partial: &Path) -> Result<()> {
 }
 
 /// Unpacks `get`'s tar archive at `output`: its first path component (the CID) becomes
-/// `output`; paths with `..` or a root are refused.
+/// `output`; paths with `..` or a root are refused, symlinks whose target leaves `output` are
+/// skipped with a warning.
 fn unpack(reader: impl Read, output: &Path) -> Result<()> {
     let mut archive = tar::Archive::new(reader);
     for entry in archive.entries().context("reading the archive")? {
@@ -317,12 +350,32 @@ fn unpack(reader: impl Read, output: &Path) -> Result<()> {
         let mut parts = path.components();
         parts.next();
         let mut target = output.to_owned();
+        let mut depth = 0usize;
         for part in parts {
             match part {
-                Component::Normal(p) => target.push(p),
+                Component::Normal(p) => {
+                    target.push(p);
+                    depth += 1;
+                }
                 Component::CurDir => {}
                 _ => bail!("the archive holds an unsafe path: {}", path.display()),
             }
+        }
+        if entry.header().entry_type().is_symlink() {
+            let link = entry
+                .link_name_bytes()
+                .map(|l| l.into_owned())
+                .unwrap_or_default();
+            let inside =
+                depth > 0 && rhizo_core::unixfs::symlink::target_stays_inside(depth - 1, &link);
+            match (inside, std::str::from_utf8(&link), target.to_str()) {
+                (true, Ok(link), Some(at)) => op(content::make_symlink(link, at))?,
+                _ => tracing::warn!(
+                    path = %target.display(), target = %String::from_utf8_lossy(&link),
+                    "skipping a symlink that points outside the output directory"
+                ),
+            }
+            continue;
         }
         if entry.header().entry_type().is_dir() {
             std::fs::create_dir_all(&target)

@@ -71,7 +71,8 @@ enum Command {
     Add(rhizo::files::AddArgs),
     /// Writes a file's bytes to stdout (a daemon fetches missing blocks from its peers).
     Cat {
-        /// The file's CID.
+        /// The file: a CID, or a path under one (CID/dir/file, /ipfs/CID/dir/file).
+        #[arg(value_name = "PATH")]
         cid: String,
         /// How long a running daemon may wait for each missing block (e.g. 30s; default 60s).
         #[arg(long, value_name = "DURATION")]
@@ -79,9 +80,10 @@ enum Command {
     },
     /// Writes a file or directory to disk (a daemon fetches missing blocks from its peers).
     Get {
-        /// The CID.
+        /// A CID, or a path under one (CID/dir, /ipfs/CID/dir).
+        #[arg(value_name = "PATH")]
         cid: String,
-        /// Where to write it [default: the CID].
+        /// Where to write it [default: the path's last name, or the CID].
         #[arg(short, long, value_name = "PATH")]
         output: Option<PathBuf>,
         /// How long a running daemon may wait for each missing block (e.g. 30s; default 60s).

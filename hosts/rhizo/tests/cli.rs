@@ -300,3 +300,94 @@ fn the_daemon_follows_its_config() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["AgentVersion"], "test-agent/1.0");
 }
+
+/// `rhizo`, which must succeed; its stdout.
+fn rhizo_ok(repo: &Path, args: &[&str]) -> String {
+    let out = rhizo(repo, args);
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    stdout(&out)
+}
+
+/// `rhizo`, which must fail with `expected` in its stderr.
+fn rhizo_fails(repo: &Path, args: &[&str], expected: &str) {
+    let out = rhizo(repo, args);
+    assert!(!out.status.success(), "{args:?} succeeded");
+    assert!(
+        stderr(&out).contains(expected),
+        "{args:?}: {:?} lacks {expected:?}",
+        stderr(&out)
+    );
+}
+
+/// `add -r` of a tree with a directory past the sharding threshold (3000 files with 55-byte
+/// names) and symlinks, then `get` and `cat` of paths through plain and HAMT directories, on
+/// the repo and through a daemon's API: the files come back, the symlink inside comes back as
+/// a symlink, those pointing out of the output do not, and bad paths are clear errors.
+#[test]
+fn sharded_directories_paths_and_symlinks_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    let tree = dir.path().join("tree");
+    std::fs::create_dir_all(tree.join("big")).unwrap();
+    std::fs::create_dir_all(tree.join("sub/a")).unwrap();
+    std::fs::write(tree.join("sub/a/b.txt"), b"nested\n").unwrap();
+    let name = |i: u32| format!("{i:05}-a-file-name-long-enough-to-pass-the-threshold.txt");
+    for i in 0..3000 {
+        std::fs::write(tree.join("big").join(name(i)), format!("file {i}\n")).unwrap();
+    }
+    std::os::unix::fs::symlink("sub/a/b.txt", tree.join("link-in")).unwrap();
+    std::os::unix::fs::symlink("../a/b.txt", tree.join("sub/a/up")).unwrap();
+    std::os::unix::fs::symlink("../../etc/passwd", tree.join("link-out")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", tree.join("sub/abs")).unwrap();
+
+    let root = rhizo_ok(&repo, &["add", "-r", "-Q", tree.to_str().unwrap()]);
+    let root = root.trim().to_owned();
+    let check = |prefix: &str| {
+        let r = |p: &str| format!("{prefix}{root}{p}");
+        assert_eq!(rhizo_ok(&repo, &["cat", &r("/sub/a/b.txt")]), "nested\n");
+        assert_eq!(
+            rhizo_ok(&repo, &["cat", &(r("/big/") + &name(1234))]),
+            "file 1234\n"
+        );
+        rhizo_fails(
+            &repo,
+            &["cat", &r("/big/nope")],
+            "no such file or directory",
+        );
+        rhizo_fails(
+            &repo,
+            &["cat", &r("/sub/nope/x")],
+            "no such file or directory",
+        );
+        rhizo_fails(&repo, &["cat", &r("/sub/a/b.txt/x")], "is not a directory");
+        rhizo_fails(&repo, &["cat", &r("/link-in")], "symlink");
+        rhizo_fails(&repo, &["cat", &r("/sub")], "is a directory");
+
+        let out = dir.path().join(format!("out-{}", prefix.len()));
+        let _ = std::fs::remove_dir_all(&out);
+        rhizo_ok(&repo, &["get", &r(""), "-o", out.to_str().unwrap()]);
+        assert_eq!(std::fs::read(out.join("sub/a/b.txt")).unwrap(), b"nested\n");
+        assert_eq!(std::fs::read_dir(out.join("big")).unwrap().count(), 3000);
+        assert_eq!(
+            std::fs::read(out.join("big").join(name(2999))).unwrap(),
+            b"file 2999\n"
+        );
+        let link = std::fs::read_link(out.join("link-in")).unwrap();
+        assert_eq!(link, Path::new("sub/a/b.txt"));
+        assert_eq!(std::fs::read(out.join("link-in")).unwrap(), b"nested\n");
+        assert_eq!(std::fs::read(out.join("sub/a/up")).unwrap(), b"nested\n");
+        assert!(std::fs::symlink_metadata(out.join("link-out")).is_err());
+        assert!(std::fs::symlink_metadata(out.join("sub/abs")).is_err());
+
+        let sub = dir.path().join(format!("sub-{}", prefix.len()));
+        let _ = std::fs::remove_dir_all(&sub);
+        rhizo_ok(&repo, &["get", &r("/sub/a"), "-o", sub.to_str().unwrap()]);
+        assert_eq!(std::fs::read(sub.join("b.txt")).unwrap(), b"nested\n");
+        // The link `up` climbs out of `a`, the output: skipped.
+        assert!(std::fs::symlink_metadata(sub.join("up")).is_err());
+    };
+    check("");
+    let daemon = Daemon::start(&repo);
+    check("/ipfs/");
+    drop(daemon);
+}

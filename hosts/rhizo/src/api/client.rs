@@ -193,7 +193,7 @@ impl ApiClient {
     /// and directory, the root last.
     pub fn add(
         &self,
-        parts: Vec<(String, Option<Box<dyn Read>>)>,
+        parts: Vec<(String, AddPart)>,
         args: &[(&str, &str)],
     ) -> OpResult<Vec<AddedEntry>> {
         let (content_type, body) = multipart_stream(parts)?;
@@ -321,9 +321,27 @@ fn escape_name(name: &str) -> String {
 
 /// A streamed `multipart/form-data` body of files and directories: the content type and a
 /// reader of the body.
-fn multipart_stream(
-    parts: Vec<(String, Option<Box<dyn Read>>)>,
-) -> OpResult<(String, Box<dyn Read>)> {
+/// One part of an `add` upload.
+pub enum AddPart {
+    /// A directory (`application/x-directory`).
+    Directory,
+    /// A file's bytes (`application/octet-stream`).
+    File(Box<dyn Read>),
+    /// A symlink's target (`application/symlink`, as kubo's clients send symlinks).
+    Symlink(Vec<u8>),
+}
+
+impl std::fmt::Debug for AddPart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AddPart::Directory => f.write_str("Directory"),
+            AddPart::File(_) => f.write_str("File"),
+            AddPart::Symlink(t) => write!(f, "Symlink({:?})", String::from_utf8_lossy(t)),
+        }
+    }
+}
+
+fn multipart_stream(parts: Vec<(String, AddPart)>) -> OpResult<(String, Box<dyn Read>)> {
     let mut random = [0u8; 16];
     getrandom::fill(&mut random)
         .map_err(|e| OpError::server(format!("the OS random source failed: {e}")))?;
@@ -331,10 +349,14 @@ fn multipart_stream(
     let mut body: Box<dyn Read> = Box::new(std::io::empty());
     for (name, reader) in parts {
         let (kind, reader) = match reader {
-            Some(r) => ("application/octet-stream", r),
-            None => (
+            AddPart::File(r) => ("application/octet-stream", r),
+            AddPart::Directory => (
                 "application/x-directory",
                 Box::new(std::io::empty()) as Box<dyn Read>,
+            ),
+            AddPart::Symlink(target) => (
+                "application/symlink",
+                Box::new(std::io::Cursor::new(target)) as Box<dyn Read>,
             ),
         };
         let head = format!(

@@ -23,21 +23,46 @@ use tokio::task::JoinSet;
 
 /// Chunks queued between the export thread and the HTTP response.
 const STREAM_QUEUE: usize = 16;
+/// The longest symlink target an upload may carry (Linux's `PATH_MAX` is 4096).
+const MAX_SYMLINK_TARGET: usize = 64 * 1024;
 /// Wants the prefetch keeps in flight.
 const PREFETCH_WINDOW: usize = 32;
 
-/// The CID of a `cat`/`get` argument: a CID, or `/ipfs/<cid>`.
-fn root_arg(args: &Args) -> OpResult<Cid> {
+/// The CID a `cat`/`get` argument names and the name of its output: a CID (named by
+/// itself), or a path `CID/a/b`, `/ipfs/CID/a/b` (named by its last name, as kubo), resolved
+/// through plain and HAMT directories, fetching their blocks unless `offline`.
+async fn target_arg(state: &Arc<ApiState>, args: &Args) -> ApiResult<(Cid, String)> {
     let text = args
         .get("arg")
         .ok_or_else(|| OpError::client("argument \"arg\" is required: pass ?arg=<cid>"))?;
-    let text = text.strip_prefix("/ipfs/").unwrap_or(text);
-    if text.contains('/') {
-        return Err(OpError::client(format!(
-            "`{text}`: paths inside a DAG are not supported yet; give the CID"
-        )));
-    }
-    ops::parse_cid(text)
+    let (root, names) = content::parse_path(text)?;
+    let Some(name) = names.last().cloned() else {
+        return Ok((root, root.to_string()));
+    };
+    let offline = args.flag("offline", false)?;
+    let fetcher = (!offline)
+        .then(|| -> OpResult<Fetcher> {
+            Ok(Fetcher {
+                exchange: state.swarm.exchange().clone(),
+                runtime: tokio::runtime::Handle::current(),
+                timeout: fetch_timeout(args)?,
+            })
+        })
+        .transpose()?;
+    let store = Arc::clone(&state.store);
+    let target = tokio::task::spawn_blocking(move || {
+        content::resolve(
+            &mut Source {
+                store: &store,
+                fetcher,
+            },
+            root,
+            &names,
+        )
+    })
+    .await
+    .map_err(|e| OpError::server(format!("the resolve task failed: {e}")))??;
+    Ok((target, name))
 }
 
 fn fetch_timeout(args: &Args) -> OpResult<Duration> {
@@ -161,26 +186,35 @@ pub async fn cat(
     State(state): State<Arc<ApiState>>,
     Query(args): Query<Args>,
 ) -> ApiResult<Response> {
-    let root = root_arg(&args)?;
-    if matches!(
-        root_kind(&state, &args, root).await?,
-        NodeKind::Directory | NodeKind::HamtShard
-    ) {
-        return Err(OpError::client(format!("{root} is a directory: use get")).into());
+    let (root, name) = target_arg(&state, &args).await?;
+    match root_kind(&state, &args, root).await? {
+        NodeKind::Directory | NodeKind::HamtShard => {
+            return Err(OpError::client(format!("{name} is a directory: use get")).into());
+        }
+        NodeKind::Symlink => {
+            return Err(OpError::client(format!("{name} is a symlink, not a file")).into());
+        }
+        _ => {}
     }
     stream_export(&state, &args, root, "text/plain", move |source, w| {
-        content::export(source, root, &root.to_string(), &mut CatSink(w))
+        content::export(source, root, &name, &mut CatSink(w))
     })
     .await
 }
 
-/// `get`: a tar archive of the file or directory, its root named by the CID.
+/// `get`: a tar archive of the file or directory, its root named by the CID (or the path's
+/// last name).
 pub async fn get(
     State(state): State<Arc<ApiState>>,
     Query(args): Query<Args>,
 ) -> ApiResult<Response> {
-    let root = root_arg(&args)?;
-    root_kind(&state, &args, root).await?;
+    let (root, name) = target_arg(&state, &args).await?;
+    if root_kind(&state, &args, root).await? == NodeKind::Symlink {
+        return Err(OpError::client(format!(
+            "{name} is a symlink: get writes symlinks only inside a directory"
+        ))
+        .into());
+    }
     stream_export(
         &state,
         &args,
@@ -188,7 +222,7 @@ pub async fn get(
         "application/x-tar",
         move |source, w| {
             let mut tar = TarSink::new(w);
-            content::export(source, root, &root.to_string(), &mut tar)?;
+            content::export(source, root, &name, &mut tar)?;
             tar.finish().map(drop)
         },
     )
@@ -198,6 +232,7 @@ pub async fn get(
 /// What the upload hands the import thread.
 enum Part {
     Directory(String),
+    Symlink(String, Vec<u8>),
     FileStart(String),
     Data(Bytes),
     FileEnd,
@@ -276,6 +311,9 @@ pub async fn add(
         while let Some(part) = rx.blocking_recv() {
             match part {
                 Part::Directory(path) => import.directory(&path)?,
+                Part::Symlink(path, target) => {
+                    import.symlink(&path, &target)?;
+                }
                 Part::FileStart(path) => {
                     let mut reader = PartReader {
                         parts: &mut rx,
@@ -299,6 +337,22 @@ pub async fn add(
             let name = percent_decode(field.file_name().or(field.name()).unwrap_or("file"));
             let name = name.trim_matches('/').to_owned();
             let is_dir = field.content_type() == Some("application/x-directory");
+            if field.content_type() == Some("application/symlink") {
+                // kubo's clients send a symlink as its target (a path: small).
+                let mut target = Vec::new();
+                while let Some(chunk) = field.chunk().await.map_err(bad)? {
+                    if target.len() + chunk.len() > MAX_SYMLINK_TARGET {
+                        return Err(OpError::client(format!(
+                            "{name}: a symlink target longer than {MAX_SYMLINK_TARGET} bytes"
+                        )));
+                    }
+                    target.extend_from_slice(&chunk);
+                }
+                if tx.send(Part::Symlink(name, target)).await.is_err() {
+                    return Ok(());
+                }
+                continue;
+            }
             let first = if is_dir {
                 Part::Directory(name)
             } else {
