@@ -25,7 +25,8 @@ pub use directory::{DirectoryBuilder, DirectoryError, FinishError, SHARDING_THRE
 pub use exporter::{ExportError, FileExporter};
 #[cfg(feature = "alloc")]
 pub use importer::{
-    FileImporter, ImportConfigError, ImportedBlock, ImportedNode, ImporterConfig, MAX_LINKS_LIMIT,
+    ChunkTooLong, FileImporter, FileLeaf, ImportConfigError, ImportedBlock, ImportedNode,
+    ImporterConfig, MAX_LINKS_LIMIT, PushLeafError,
 };
 pub use listing::{DirEntry, DirectoryLister};
 pub use source::{BlockSource, FnSource};
