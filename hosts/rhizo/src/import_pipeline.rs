@@ -45,18 +45,27 @@ use std::collections::VecDeque;
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, channel, sync_channel};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, OnceLock, PoisonError};
+
+/// The first read of a chunk asks for this much; each next one for as much again as the chunk
+/// holds, up to the chunk size.
+const FIRST_READ: usize = 16 * 1024;
 
 /// The most hashing workers one import starts.
 pub const MAX_WORKERS: usize = 8;
 
 /// Hashing workers for an import on this machine: its parallelism, at most [`MAX_WORKERS`];
-/// 1 means none (the calling thread does everything).
+/// 1 means none (the calling thread does everything). Asked once per process: on Linux,
+/// `available_parallelism` reads the cgroup files each time (4 opens, ~50 us), which `add -r`
+/// of many small files would pay per file.
 pub fn workers() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(MAX_WORKERS)
+    static WORKERS: OnceLock<usize> = OnceLock::new();
+    *WORKERS.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(MAX_WORKERS)
+    })
 }
 
 /// Chunks between the reader and the store with `workers` workers: each worker busy, as many
@@ -136,11 +145,20 @@ impl ChunkReader<'_> {
         if self.end {
             return Ok(None);
         }
-        let mut chunk = self.spare.pop().unwrap_or_default();
-        // A spare buffer is usually a chunk or a leaf already: no zeroing then.
-        chunk.resize(self.chunk_size, 0);
+        let mut chunk = self
+            .spare
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(self.chunk_size));
+        // A dag-pb leaf is a few bytes longer than its chunk.
+        chunk.truncate(self.chunk_size);
         let mut filled = 0;
-        while filled < chunk.len() {
+        while filled < self.chunk_size {
+            if filled == chunk.len() {
+                // Grown (zeroed) as it fills: a small file touches only its own size of
+                // memory, and a spare buffer (a chunk or a leaf already) needs no zeroing.
+                let len = (2 * filled).max(FIRST_READ).min(self.chunk_size);
+                chunk.resize(len, 0);
+            }
             match self.reader.read(&mut chunk[filled..]) {
                 Ok(0) => {
                     self.end = true;
@@ -388,6 +406,29 @@ mod tests {
                         assert_eq!(progress, len as u64);
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn chunks_above_the_first_read_fill_across_reads() {
+        let bytes: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
+        for config in configs() {
+            let config = ImporterConfig {
+                chunk_size: 3 * FIRST_READ + 5,
+                ..config
+            };
+            let (root, expected) = reference(config, &bytes);
+            for (workers, step) in [(1, 5000), (2, 70_000), (3, usize::MAX)] {
+                let mut reader = Trickle {
+                    bytes: &bytes,
+                    step,
+                    fail_at: None,
+                    at: 0,
+                };
+                let (got, blocks, _) = run(config, workers, &mut reader, None);
+                assert_eq!(got.unwrap(), root);
+                assert_eq!(blocks, expected);
             }
         }
     }
