@@ -335,7 +335,10 @@ mod tests {
         }
     }
 
-    fn reference(config: ImporterConfig, bytes: &[u8]) -> (ImportedNode, Vec<(Cid, Vec<u8>)>) {
+    /// Blocks as a store got them: CID and bytes, in order.
+    type Blocks = Vec<(Cid, Vec<u8>)>;
+
+    fn reference(config: ImporterConfig, bytes: &[u8]) -> (ImportedNode, Blocks) {
         let mut importer = FileImporter::new(config).unwrap();
         let mut blocks = Vec::new();
         let mut sink = |b: Block<'_>| -> Result<(), ()> {
@@ -352,7 +355,7 @@ mod tests {
         workers: usize,
         reader: &mut dyn Read,
         fail_put_at: Option<usize>,
-    ) -> (OpResult<ImportedNode>, Vec<(Cid, Vec<u8>)>, u64) {
+    ) -> (OpResult<ImportedNode>, Blocks, u64) {
         let mut blocks = Vec::new();
         let mut last_progress = 0;
         let root = import_file(
