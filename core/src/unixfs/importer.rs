@@ -16,6 +16,15 @@
 //! chunk, the pending blocks (at most one leaf and one parent per level) and `max_links` child
 //! references per level, whatever the file's size.
 //!
+//! # Leaves made elsewhere
+//! Making a leaf (copy, hash) is most of an import's work, and leaves do not depend on each
+//! other: [`ImporterConfig::make_leaf`] makes one from one chunk, on any thread, and
+//! [`FileImporter::push_leaf`] takes the leaves back in file order and builds the same parents
+//! as [`FileImporter::write`] would. One importer is fed one way or the other, never both
+//! (`push_leaf` refuses leaves once bytes were written, `write` takes no bytes once a leaf was
+//! pushed). Every leaf but the last must hold exactly `chunk_size` bytes, as the chunker
+//! makes them; `push_leaf` refuses a leaf after a short one, or one above `chunk_size`.
+//!
 //! # Q&A
 //! *Why level buffers that reduce as soon as they are full, rather than the JS recursion over
 //! the list of all leaves?* Both give the same tree: a full group at a level becomes a parent
@@ -83,6 +92,45 @@ impl ImporterConfig {
     }
 }
 
+impl ImporterConfig {
+    /// Makes the leaf of one chunk: with raw leaves the chunk itself (its vector becomes the
+    /// block's, no copy), else a dag-pb `File` node holding it (one copy), CID per
+    /// `cid_version`. Independent of every other leaf: any thread may make it. Refused when
+    /// the chunk is longer than `chunk_size` (or than a block can hold).
+    pub fn make_leaf(&self, chunk: Vec<u8>) -> Result<FileLeaf, ChunkTooLong> {
+        let max = self.chunk_size.min(MAX_BLOCK_LEN - LEAF_OVERHEAD);
+        if chunk.len() > max {
+            return Err(ChunkTooLong {
+                len: chunk.len(),
+                max,
+            });
+        }
+        Ok(self.make_leaf_keeping_chunk(chunk).0)
+    }
+
+    /// [`ImporterConfig::make_leaf`] without the length check (the caller bounds the chunk by
+    /// a validated `chunk_size`); a dag-pb leaf also gives the chunk's vector back, emptied,
+    /// for the next chunk.
+    fn make_leaf_keeping_chunk(&self, mut chunk: Vec<u8>) -> (FileLeaf, Option<Vec<u8>>) {
+        let file_size = chunk.len() as u64;
+        let (cid, data, spare) = if self.raw_leaves {
+            let hash = Multihash::sha2_256(&chunk);
+            let cid = Cid::new_v1(codec::RAW, hash).expect("raw is a valid codec");
+            (cid, chunk, None)
+        } else {
+            let block = encode_file_leaf(&chunk);
+            chunk.clear();
+            (dag_pb_cid(self.cid_version, &block), block, Some(chunk))
+        };
+        let node = ImportedNode {
+            cid,
+            tsize: data.len() as u64,
+            file_size,
+        };
+        (FileLeaf { node, data }, spare)
+    }
+}
+
 impl Default for ImporterConfig {
     fn default() -> Self {
         Self::kubo()
@@ -117,6 +165,100 @@ impl core::fmt::Display for ImportConfigError {
 }
 
 impl core::error::Error for ImportConfigError {}
+
+/// A chunk given to [`ImporterConfig::make_leaf`] is longer than a leaf may hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChunkTooLong {
+    /// The chunk's length.
+    pub len: usize,
+    /// The most a leaf holds here: `chunk_size`, at most the block size limit less the
+    /// leaf's framing.
+    pub max: usize,
+}
+
+impl core::fmt::Display for ChunkTooLong {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "a chunk of {} bytes is longer than a leaf holds ({})",
+            self.len, self.max
+        )
+    }
+}
+
+impl core::error::Error for ChunkTooLong {}
+
+/// Why [`FileImporter::push_leaf`] refused a leaf.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PushLeafError {
+    /// Bytes were given to [`FileImporter::write`]: one importer is fed one way only.
+    BytesWritten,
+    /// [`FileImporter::finish`] was called.
+    Finished,
+    /// Blocks wait in [`FileImporter::poll_block`]: drain them first (this bounds them).
+    BlocksWaiting,
+    /// The leaf holds more than `chunk_size` bytes.
+    LeafTooLarge(u64),
+    /// A leaf shorter than `chunk_size` came before: only the last leaf may be short.
+    AfterShortLeaf,
+}
+
+impl core::fmt::Display for PushLeafError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            PushLeafError::BytesWritten => {
+                f.write_str("leaves cannot be pushed into an importer that took bytes")
+            }
+            PushLeafError::Finished => f.write_str("the file is finished"),
+            PushLeafError::BlocksWaiting => {
+                f.write_str("blocks are waiting: drain poll_block before pushing a leaf")
+            }
+            PushLeafError::LeafTooLarge(n) => {
+                write!(f, "a leaf of {n} bytes is above the chunk size")
+            }
+            PushLeafError::AfterShortLeaf => {
+                f.write_str("a leaf came after a short one (only the last may be short)")
+            }
+        }
+    }
+}
+
+impl core::error::Error for PushLeafError {}
+
+/// One leaf of a file, made by [`ImporterConfig::make_leaf`]: its place in the tree (for
+/// [`FileImporter::push_leaf`]) and its block. The bytes stay private so that
+/// [`FileLeaf::block`] can hand them out as a [`Block`] without hashing them again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileLeaf {
+    node: ImportedNode,
+    data: Vec<u8>,
+}
+
+impl FileLeaf {
+    /// What a parent links to: CID, `Tsize` (the block's length), file bytes.
+    pub fn node(&self) -> ImportedNode {
+        self.node
+    }
+
+    /// The leaf as a block (its CID was computed from these bytes, and a chunk within
+    /// `make_leaf`'s bound keeps it within [`MAX_BLOCK_LEN`]).
+    pub fn block(&self) -> Block<'_> {
+        Block::computed(self.node.cid, &self.data)
+    }
+
+    /// The leaf as an owned block.
+    pub fn into_block(self) -> ImportedBlock {
+        ImportedBlock {
+            cid: self.node.cid,
+            data: self.data,
+        }
+    }
+
+    /// The block's bytes, e.g. to reuse the vector for the next chunk once stored.
+    pub fn into_data(self) -> Vec<u8> {
+        self.data
+    }
+}
 
 /// A block the importer made: its CID and bytes (the CID is computed from the bytes).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -201,7 +343,19 @@ pub struct FileImporter {
     levels: Vec<Vec<ImportedNode>>,
     pending: VecDeque<ImportedBlock>,
     leaves: u64,
+    feed: Feed,
     finished: Option<ImportedNode>,
+}
+
+/// How a [`FileImporter`] is being fed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Feed {
+    /// Nothing yet.
+    Open,
+    /// Bytes through `write`.
+    Bytes,
+    /// Leaves through `push_leaf`; `short` once one shorter than a chunk came.
+    Leaves { short: bool },
 }
 
 impl FileImporter {
@@ -214,6 +368,7 @@ impl FileImporter {
             levels: Vec::new(),
             pending: VecDeque::new(),
             leaves: 0,
+            feed: Feed::Open,
             finished: None,
         })
     }
@@ -224,18 +379,63 @@ impl FileImporter {
     }
 
     /// Takes bytes of the file; returns how many it took. It takes none while blocks are
-    /// waiting in [`FileImporter::poll_block`], or after [`FileImporter::finish`].
+    /// waiting in [`FileImporter::poll_block`], after [`FileImporter::finish`], or once a leaf
+    /// was pushed ([`FileImporter::push_leaf`]).
     pub fn write(&mut self, bytes: &[u8]) -> usize {
-        if !self.pending.is_empty() || self.finished.is_some() {
+        if !self.pending.is_empty() || !self.takes_bytes() {
             return 0;
         }
         let room = self.config.chunk_size - self.chunk.len();
         let n = room.min(bytes.len());
+        if n > 0 {
+            self.feed = Feed::Bytes;
+        }
         self.chunk.extend_from_slice(&bytes[..n]);
         if self.chunk.len() == self.config.chunk_size {
             self.flush_chunk();
         }
         n
+    }
+
+    /// Takes the next leaf of the file, made by [`ImporterConfig::make_leaf`] (its block is the
+    /// caller's to store), in file order; the parents it completes wait in
+    /// [`FileImporter::poll_block`], to be drained before the next leaf. Refused (nothing
+    /// changes) once bytes were written, after [`FileImporter::finish`], while blocks wait,
+    /// for a leaf above `chunk_size`, and after a leaf shorter than `chunk_size`.
+    pub fn push_leaf(&mut self, leaf: ImportedNode) -> Result<(), PushLeafError> {
+        let short = match self.feed {
+            _ if self.finished.is_some() => return Err(PushLeafError::Finished),
+            Feed::Bytes => return Err(PushLeafError::BytesWritten),
+            Feed::Leaves { short: true } => return Err(PushLeafError::AfterShortLeaf),
+            Feed::Open | Feed::Leaves { short: false } => {
+                leaf.file_size < self.config.chunk_size as u64
+            }
+        };
+        if !self.pending.is_empty() {
+            return Err(PushLeafError::BlocksWaiting);
+        }
+        if leaf.file_size > self.config.chunk_size as u64 {
+            return Err(PushLeafError::LeafTooLarge(leaf.file_size));
+        }
+        self.feed = Feed::Leaves { short };
+        self.leaves += 1;
+        self.push(0, leaf);
+        Ok(())
+    }
+
+    /// Hands every waiting block to `sink` as a [`Block`], as
+    /// [`FileImporter::write_all_blocks`] does (e.g. the parents after a
+    /// [`FileImporter::push_leaf`]).
+    pub fn drain_blocks<E>(
+        &mut self,
+        sink: &mut impl FnMut(Block<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        while let Some(block) = self.pending.pop_front() {
+            // Made by `flush_chunk` or `reduce` from these very bytes, never changed since
+            // (`pending` is private).
+            sink(Block::computed(block.cid, &block.data))?;
+        }
+        Ok(())
     }
 
     /// The next finished block, if any.
@@ -279,7 +479,7 @@ impl FileImporter {
             let n = self.write(bytes);
             bytes = &bytes[n..];
             self.drain(sink)?;
-            if n == 0 && self.finished.is_some() {
+            if n == 0 && !self.takes_bytes() {
                 break;
             }
         }
@@ -308,7 +508,7 @@ impl FileImporter {
             let n = self.write(bytes);
             bytes = &bytes[n..];
             self.drain_blocks(sink)?;
-            if n == 0 && self.finished.is_some() {
+            if n == 0 && !self.takes_bytes() {
                 break;
             }
         }
@@ -326,16 +526,9 @@ impl FileImporter {
         Ok(root)
     }
 
-    fn drain_blocks<E>(
-        &mut self,
-        sink: &mut impl FnMut(Block<'_>) -> Result<(), E>,
-    ) -> Result<(), E> {
-        while let Some(block) = self.pending.pop_front() {
-            // Made by `flush_chunk` or `reduce` from these very bytes, never changed since
-            // (`pending` is private).
-            sink(Block::computed(block.cid, &block.data))?;
-        }
-        Ok(())
+    /// Whether `write` may take bytes (not finished, not fed leaves).
+    fn takes_bytes(&self) -> bool {
+        self.finished.is_none() && !matches!(self.feed, Feed::Leaves { .. })
     }
 
     fn drain<E>(&mut self, sink: &mut impl FnMut(ImportedBlock) -> Result<(), E>) -> Result<(), E> {
@@ -357,27 +550,14 @@ impl FileImporter {
 
     fn flush_chunk(&mut self) {
         let chunk = core::mem::take(&mut self.chunk);
-        let len = chunk.len() as u64;
-        let (cid, data) = if self.config.raw_leaves {
-            let hash = Multihash::sha2_256(&chunk);
-            let cid = Cid::new_v1(codec::RAW, hash).expect("raw is a valid codec");
-            self.chunk = Vec::with_capacity(self.config.chunk_size);
-            (cid, chunk)
-        } else {
-            let block = encode_file_leaf(&chunk);
-            // The chunk was copied into the leaf: its buffer is kept for the next one.
-            self.chunk = chunk;
-            self.chunk.clear();
-            (dag_pb_cid(self.config.cid_version, &block), block)
-        };
-        let leaf = ImportedNode {
-            cid,
-            tsize: data.len() as u64,
-            file_size: len,
-        };
-        self.pending.push_back(ImportedBlock { cid, data });
+        // `write` keeps the chunk within the validated `chunk_size`.
+        let (leaf, spare) = self.config.make_leaf_keeping_chunk(chunk);
+        // A dag-pb leaf copied the chunk: its buffer is kept for the next one.
+        self.chunk = spare.unwrap_or_else(|| Vec::with_capacity(self.config.chunk_size));
+        let node = leaf.node;
+        self.pending.push_back(leaf.into_block());
         self.leaves += 1;
-        self.push(0, leaf);
+        self.push(0, node);
     }
 
     /// Makes the parent of every node waiting at `level` and pushes it one level up.

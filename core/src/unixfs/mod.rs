@@ -37,7 +37,8 @@ pub use exporter::{ExportError, FileExporter};
 pub use hamt::{FoundEntry, find_entry};
 #[cfg(feature = "alloc")]
 pub use importer::{
-    FileImporter, ImportConfigError, ImportedBlock, ImportedNode, ImporterConfig, MAX_LINKS_LIMIT,
+    ChunkTooLong, FileImporter, FileLeaf, ImportConfigError, ImportedBlock, ImportedNode,
+    ImporterConfig, MAX_LINKS_LIMIT, PushLeafError,
 };
 pub use listing::{DirEntry, DirectoryLister};
 pub use source::{BlockSource, FnSource};

@@ -17,6 +17,7 @@ pub mod content;
 pub mod daemon;
 pub mod exchange;
 pub mod files;
+pub mod import_pipeline;
 pub mod node;
 pub mod repo;
 pub mod store;

@@ -171,3 +171,123 @@ proptest::proptest! {
         proptest::prop_assert_eq!(got, expected);
     }
 }
+
+/// Imports `bytes` through `make_leaf` and `push_leaf`: every block in the order a store would
+/// get them (each leaf, then the parents it completes), and the root.
+fn import_by_leaves(config: ImporterConfig, bytes: &[u8]) -> (ImportedNode, Vec<(Cid, Vec<u8>)>) {
+    let mut imp = FileImporter::new(config).unwrap();
+    let mut blocks = Vec::new();
+    let mut sink = |b: Block<'_>| -> Result<(), ()> {
+        assert!(Block::verify(*b.cid(), b.data()).is_ok());
+        blocks.push((*b.cid(), b.data().to_vec()));
+        Ok(())
+    };
+    for chunk in bytes.chunks(config.chunk_size) {
+        let leaf = config.make_leaf(chunk.to_vec()).unwrap();
+        sink(leaf.block()).unwrap();
+        imp.push_leaf(leaf.node()).unwrap();
+        imp.drain_blocks(&mut sink).unwrap();
+    }
+    let root = imp.finish_into_blocks(&mut sink).unwrap();
+    (root, blocks)
+}
+
+proptest::proptest! {
+    /// Leaves made apart and pushed in order give the very blocks (CIDs, bytes, order) and root
+    /// of the streaming path, for every layout setting and both leaf kinds.
+    #[test]
+    fn pushed_leaves_match_the_streaming_path(
+        bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2000),
+        chunk_size in 1usize..64,
+        max_links in 2usize..8,
+        raw_leaves in proptest::prelude::any::<bool>(),
+        v1 in proptest::prelude::any::<bool>(),
+        pieces in 1usize..5,
+    ) {
+        let config = ImporterConfig {
+            chunk_size,
+            max_links,
+            cid_version: if v1 { Version::V1 } else { Version::V0 },
+            raw_leaves,
+        };
+        let (root, expected) = import(config, &bytes, pieces);
+        let expected: Vec<(Cid, Vec<u8>)> = expected.into_iter().map(|b| (b.cid, b.data)).collect();
+        let (pushed_root, pushed) = import_by_leaves(config, &bytes);
+        proptest::prop_assert_eq!(pushed_root, root);
+        proptest::prop_assert_eq!(pushed, expected);
+    }
+
+    /// Any sequence of calls on the leaf path never panics, and a refused leaf changes nothing.
+    #[test]
+    fn arbitrary_leaf_calls_never_panic(
+        ops in proptest::collection::vec((0u8..5, 0usize..12), 0..40),
+        raw_leaves in proptest::prelude::any::<bool>(),
+    ) {
+        let config = ImporterConfig { chunk_size: 8, max_links: 3, raw_leaves, ..ImporterConfig::kubo() };
+        let mut imp = FileImporter::new(config).unwrap();
+        for (op, len) in ops {
+            match op {
+                0 => {
+                    if let Ok(leaf) = config.make_leaf(vec![1; len]) {
+                        let _ = imp.push_leaf(leaf.node());
+                    } else {
+                        proptest::prop_assert!(len > 8);
+                    }
+                }
+                1 => { let _ = imp.write(&vec![2; len]); }
+                2 => { while imp.poll_block().is_some() {} }
+                3 => { let _ = imp.finish(); }
+                _ => { let _ = imp.drain_blocks(&mut |_| Ok::<(), ()>(())); }
+            }
+        }
+    }
+}
+
+#[test]
+fn leaf_feeding_rules_are_enforced() {
+    let config = ImporterConfig {
+        chunk_size: 4,
+        max_links: 2,
+        ..ImporterConfig::kubo()
+    };
+    let leaf = |n: usize| config.make_leaf(vec![9; n]).unwrap().node();
+    assert_eq!(
+        config.make_leaf(vec![0; 5]),
+        Err(ChunkTooLong { len: 5, max: 4 })
+    );
+    // Bytes first: no leaves.
+    let mut imp = FileImporter::new(config).unwrap();
+    assert_eq!(imp.write(b"ab"), 2);
+    assert_eq!(imp.push_leaf(leaf(4)), Err(PushLeafError::BytesWritten));
+    // Leaves first: no bytes, and `write_all` stops rather than spinning.
+    let mut imp = FileImporter::new(config).unwrap();
+    imp.push_leaf(leaf(4)).unwrap();
+    assert_eq!(imp.write(b"ab"), 0);
+    imp.write_all(b"abcdef", &mut |_| Ok::<(), ()>(())).unwrap();
+    imp.push_leaf(leaf(4)).unwrap();
+    // Two leaves make a parent, which must be drained first.
+    assert_eq!(imp.push_leaf(leaf(4)), Err(PushLeafError::BlocksWaiting));
+    assert!(imp.poll_block().is_some());
+    let too_large = ImportedNode {
+        file_size: 9,
+        ..leaf(4)
+    };
+    assert_eq!(
+        imp.push_leaf(too_large),
+        Err(PushLeafError::LeafTooLarge(9))
+    );
+    imp.push_leaf(leaf(1)).unwrap();
+    assert_eq!(imp.push_leaf(leaf(4)), Err(PushLeafError::AfterShortLeaf));
+    let root = imp.finish();
+    assert_eq!(root.file_size, 9);
+    assert_eq!(imp.push_leaf(leaf(4)), Err(PushLeafError::Finished));
+    // No leaf pushed: the empty file, as with no bytes written.
+    let mut imp = FileImporter::new(config).unwrap();
+    let (empty, _) = import(config, b"", 1);
+    assert_eq!(imp.finish(), empty);
+    assert_eq!(
+        config.make_leaf(Vec::new()).unwrap().node(),
+        empty,
+        "the empty leaf is the empty file"
+    );
+}
