@@ -93,9 +93,9 @@ pub(super) fn repair_packs(
         .filter(|(n, _)| intact.contains(n))
         .map(|(&n, &(_, total))| (n, total));
     let next_number = match rows.last_key_value() {
-        Some((&n, _)) => n.checked_add(1).ok_or_else(|| {
-            StoreError::Io(std::io::Error::other("the pack numbers are used up"))
-        })?,
+        Some((&n, _)) => n
+            .checked_add(1)
+            .ok_or_else(|| StoreError::Io(std::io::Error::other("the pack numbers are used up")))?,
         None => 0,
     };
     let appender = Appender::open(pack_dir, current, next_number).map_err(StoreError::Io)?;

@@ -56,8 +56,7 @@ pub(super) fn step(store: &Store, step_bytes: u64) -> Result<(u64, bool), StoreE
     };
     if done {
         txn.delete_table(OLD_BLOCKS)?;
-        txn.open_table(META)?
-            .insert(META_SCHEMA, SCHEMA_VERSION)?;
+        txn.open_table(META)?.insert(META_SCHEMA, SCHEMA_VERSION)?;
     }
     writes.commit(txn)?;
     Ok((moved, done))

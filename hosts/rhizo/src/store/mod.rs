@@ -231,8 +231,9 @@ pub struct Store {
     links: Arc<dyn LinkReader>,
     /// Held shared by imports between their first block and their pin, exclusively by gc.
     gc_lock: RwLock<()>,
-    /// The one writer of pack files, only used inside a redb write transaction.
-    appender: Mutex<Appender>,
+    /// The one writer of pack files, only used inside a redb write transaction. Boxed: it is
+    /// large and seldom touched, and keeps `Store` small where it is held by value.
+    appender: Box<Mutex<Appender>>,
     /// Read handles of the pack files.
     readers: PackReaders,
     /// What opening repaired (garbage past the indexed records, unreferenced packs), for
@@ -271,10 +272,7 @@ impl Store {
     }
 
     /// Opens the store without migrating an older schema; returns the schema found.
-    fn open_unmigrated(
-        dir: &Path,
-        links: Arc<dyn LinkReader>,
-    ) -> Result<(Store, u64), StoreError> {
+    fn open_unmigrated(dir: &Path, links: Arc<dyn LinkReader>) -> Result<(Store, u64), StoreError> {
         let path = dir.join(DB_FILE);
         let deadline = Instant::now() + OPEN_WAIT;
         let db = loop {
@@ -306,7 +304,7 @@ impl Store {
             dir: dir.to_owned(),
             links,
             gc_lock: RwLock::new(()),
-            appender: Mutex::new(appender),
+            appender: Box::new(Mutex::new(appender)),
             readers: PackReaders::new(pack_dir),
             open_notes,
         };
@@ -394,7 +392,9 @@ impl Store {
 
     /// The length of the block named by `cid`, if held.
     pub fn block_size(&self, cid: &Cid) -> Result<Option<usize>, StoreError> {
-        Ok(self.location(&block_key(cid))?.map(|(_, _, len)| len as usize))
+        Ok(self
+            .location(&block_key(cid))?
+            .map(|(_, _, len)| len as usize))
     }
 
     /// Stores one block in its own transaction; `true` if it was new.
@@ -516,9 +516,10 @@ impl<'s> PackWrites<'s> {
     fn append(&mut self, key: &[u8], data: &[u8]) -> Result<Location, StoreError> {
         self.used = true;
         let mut appender = self.store.appender();
-        let location = appender
-            .append(key, data)
-            .map_err(|e| self.store.pack_error(appender.current_number().unwrap_or(0), e))?;
+        let location = appender.append(key, data).map_err(|e| {
+            self.store
+                .pack_error(appender.current_number().unwrap_or(0), e)
+        })?;
         let (pack, offset, len) = location;
         let entry = self.touched.entry(pack).or_insert((0, 0));
         entry.0 += pack::record_len(key, len);

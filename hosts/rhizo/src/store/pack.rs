@@ -86,7 +86,9 @@ impl std::fmt::Display for HeaderError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             HeaderError::Truncated => f.write_str("truncated record header"),
-            HeaderError::BadMagic(b) => write!(f, "record starts with {b:#04x}, not {RECORD_MAGIC:#04x}"),
+            HeaderError::BadMagic(b) => {
+                write!(f, "record starts with {b:#04x}, not {RECORD_MAGIC:#04x}")
+            }
         }
     }
 }
@@ -96,7 +98,8 @@ impl std::error::Error for HeaderError {}
 /// Appends the header of a record of `key` and `data_len` bytes to `out`. `key` is a
 /// multihash's bytes: at most 9 + 9 + 64 bytes, so its length fits the u8.
 pub fn write_header(key: &[u8], data_len: u32, out: &mut Vec<u8>) -> std::io::Result<()> {
-    let key_len = u8::try_from(key.len()).map_err(|_| invalid("multihash longer than 255 bytes"))?;
+    let key_len =
+        u8::try_from(key.len()).map_err(|_| invalid("multihash longer than 255 bytes"))?;
     out.push(RECORD_MAGIC);
     out.push(key_len);
     out.extend_from_slice(key);
@@ -111,7 +114,9 @@ pub fn parse_header(bytes: &[u8]) -> Result<(&[u8], u32, usize), HeaderError> {
         return Err(HeaderError::BadMagic(magic));
     }
     let (&key_len, rest) = rest.split_first().ok_or(HeaderError::Truncated)?;
-    let key = rest.get(..usize::from(key_len)).ok_or(HeaderError::Truncated)?;
+    let key = rest
+        .get(..usize::from(key_len))
+        .ok_or(HeaderError::Truncated)?;
     let len_bytes = rest
         .get(usize::from(key_len)..usize::from(key_len) + 4)
         .ok_or(HeaderError::Truncated)?;
@@ -148,12 +153,13 @@ pub fn scan(file: &File, end: u64) -> Result<Vec<ScannedRecord>, String> {
     let mut at = FILE_HEADER_LEN;
     let mut header = [0u8; 2 + 255 + 4];
     while at < end {
-        let want = header.len().min(usize::try_from(end - at).unwrap_or(usize::MAX));
+        let want = header
+            .len()
+            .min(usize::try_from(end - at).unwrap_or(usize::MAX));
         let got = header.get_mut(..want).unwrap_or_default();
         file.read_exact_at(got, at)
             .map_err(|e| format!("reading the record header at {at}: {e}"))?;
-        let (key, len, hlen) =
-            parse_header(got).map_err(|e| format!("at offset {at}: {e}"))?;
+        let (key, len, hlen) = parse_header(got).map_err(|e| format!("at offset {at}: {e}"))?;
         let offset = at + hlen as u64;
         records.push(ScannedRecord {
             key: key.to_vec(),
@@ -199,7 +205,12 @@ impl PackReaders {
     /// The handle of pack `number`, opening it if needed.
     pub fn file(&self, number: u32) -> std::io::Result<Arc<File>> {
         // A poisoned lock only means a panic elsewhere while it was held; the map is whole.
-        if let Some(file) = self.files.read().unwrap_or_else(|e| e.into_inner()).get(&number) {
+        if let Some(file) = self
+            .files
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&number)
+        {
             return Ok(file.clone());
         }
         let file = Arc::new(File::open(self.path(number))?);
@@ -312,8 +323,7 @@ impl Appender {
 
     /// Appends a record of `key` (multihash bytes) and `data`; returns where the data is.
     pub fn append(&mut self, key: &[u8], data: &[u8]) -> std::io::Result<Location> {
-        let data_len =
-            u32::try_from(data.len()).map_err(|_| invalid("block longer than 4 GiB"))?;
+        let data_len = u32::try_from(data.len()).map_err(|_| invalid("block longer than 4 GiB"))?;
         let record = record_len(key, data_len);
         let full = match &self.current {
             None => true,

@@ -120,7 +120,10 @@ pub(super) fn pin_in(
     }
     match mode {
         PinMode::Direct => {
-            let held = txn.open_table(INDEX)?.get(block_key(cid).as_slice())?.is_some();
+            let held = txn
+                .open_table(INDEX)?
+                .get(block_key(cid).as_slice())?
+                .is_some();
             if !held {
                 return Err(StoreError::NotFound(*cid));
             }
@@ -222,10 +225,15 @@ impl Store {
                 .collect();
             live.extend(direct.iter().map(block_key));
             // No write is pending in this transaction: the committed reads see its blocks.
-            walk(self.link_reader(), &recursive, |c| self.get(c), |c, _| {
-                live.insert(block_key(c));
-                Ok(())
-            })?;
+            walk(
+                self.link_reader(),
+                &recursive,
+                |c| self.get(c),
+                |c, _| {
+                    live.insert(block_key(c));
+                    Ok(())
+                },
+            )?;
             let mut doomed = Vec::new();
             for entry in blocks.iter()? {
                 let (key, _) = entry?;
@@ -258,9 +266,11 @@ impl Store {
     pub fn verify(&self) -> Result<VerifyReport, StoreError> {
         let txn = self.db.begin_read()?;
         let mut report = VerifyReport::default();
-        report
-            .orphans
-            .extend(self.open_notes.iter().map(|n| format!("when the store was opened: {n}")));
+        report.orphans.extend(
+            self.open_notes
+                .iter()
+                .map(|n| format!("when the store was opened: {n}")),
+        );
         let rows: BTreeMap<u32, (u64, u64)> = txn
             .open_table(PACKS)?
             .iter()?
@@ -379,7 +389,9 @@ fn check_pack_files(
                 continue;
             }
             Err(e) => {
-                report.problems.push(format!("pack {name} cannot be opened: {e}"));
+                report
+                    .problems
+                    .push(format!("pack {name} cannot be opened: {e}"));
                 continue;
             }
         };
@@ -393,7 +405,9 @@ fn check_pack_files(
             )),
             Ok(_) => {
                 if let Err(why) = pack::scan(&file, total) {
-                    report.problems.push(format!("pack {name} is broken: {why}"));
+                    report
+                        .problems
+                        .push(format!("pack {name} is broken: {why}"));
                 }
             }
             Err(e) => report.problems.push(format!("pack {name}: {e}")),

@@ -80,7 +80,10 @@ fn a_torn_tail_and_an_unindexed_pack_are_removed_on_open() {
     let (pack_path, indexed_len) = {
         let store = Store::open(dir.path()).unwrap();
         store.put(raw(&kept)).unwrap();
-        let (number, offset, len) = store.location(&block_key(raw(&kept).cid())).unwrap().unwrap();
+        let (number, offset, len) = store
+            .location(&block_key(raw(&kept).cid()))
+            .unwrap()
+            .unwrap();
         (store.readers.path(number), offset + u64::from(len))
     };
     assert_eq!(std::fs::metadata(&pack_path).unwrap().len(), indexed_len);
@@ -108,7 +111,10 @@ fn a_torn_tail_and_an_unindexed_pack_are_removed_on_open() {
     let report = store.verify().unwrap();
     assert!(report.is_consistent(), "{report:?}");
     assert_eq!(report.orphans.len(), 2, "{report:?}");
-    assert!(report.orphans.iter().any(|o| o.contains("cut")), "{report:?}");
+    assert!(
+        report.orphans.iter().any(|o| o.contains("cut")),
+        "{report:?}"
+    );
     // Appends go on right after the last indexed record.
     store.put(raw(&lost)).unwrap();
     assert_all_read_back(&store, &[kept, lost]);
@@ -120,7 +126,10 @@ fn verify_reports_orphan_bytes_present_while_open() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     store.put(raw(b"block")).unwrap();
-    let (number, _, _) = store.location(&block_key(raw(b"block").cid())).unwrap().unwrap();
+    let (number, _, _) = store
+        .location(&block_key(raw(b"block").cid()))
+        .unwrap()
+        .unwrap();
     std::fs::OpenOptions::new()
         .append(true)
         .open(store.readers.path(number))
@@ -128,7 +137,10 @@ fn verify_reports_orphan_bytes_present_while_open() {
         .write_all(b"garbage")
         .unwrap();
     let report = store.verify().unwrap();
-    assert!(report.is_consistent(), "orphan bytes are harmless: {report:?}");
+    assert!(
+        report.is_consistent(),
+        "orphan bytes are harmless: {report:?}"
+    );
     assert!(report.orphans[0].contains("7 orphan bytes"), "{report:?}");
 }
 
@@ -144,7 +156,10 @@ fn a_dropped_batch_cuts_its_bytes_and_deletes_its_packs() {
         batch.insert(raw(&data(i, 3000))).unwrap();
     }
     // Read back inside the batch (its bytes are still buffered).
-    assert_eq!(batch.get(raw(&data(5, 3000)).cid()).unwrap(), Some(data(5, 3000)));
+    assert_eq!(
+        batch.get(raw(&data(5, 3000)).cid()).unwrap(),
+        Some(data(5, 3000))
+    );
     assert!(pack_files(dir.path()).len() > 1);
     drop(batch);
     assert_eq!(pack_files(dir.path()), before);
@@ -154,7 +169,10 @@ fn a_dropped_batch_cuts_its_bytes_and_deletes_its_packs() {
     assert_all_read_back(&store, &again);
     assert!(!store.has(raw(&data(5, 3000)).cid()).unwrap());
     let report = store.verify().unwrap();
-    assert!(report.is_consistent() && report.orphans.is_empty(), "{report:?}");
+    assert!(
+        report.is_consistent() && report.orphans.is_empty(),
+        "{report:?}"
+    );
 }
 
 #[test]
@@ -174,11 +192,17 @@ fn gc_compacts_mostly_dead_packs_and_every_kept_block_still_reads_and_verifies()
         assert_eq!(report.removed.len(), 40);
         assert!(report.packs_compacted > 0, "{report:?}");
         let after = store.stat().unwrap();
-        assert!(after.pack_bytes < before.pack_bytes / 2, "{before:?} -> {after:?}");
+        assert!(
+            after.pack_bytes < before.pack_bytes / 2,
+            "{before:?} -> {after:?}"
+        );
         assert_eq!(after.pack_files, pack_files(dir.path()).len() as u64);
         assert_all_read_back(&store, &kept);
         let verify = store.verify().unwrap();
-        assert!(verify.is_consistent() && verify.orphans.is_empty(), "{verify:?}");
+        assert!(
+            verify.is_consistent() && verify.orphans.is_empty(),
+            "{verify:?}"
+        );
         // Nothing more to compact.
         assert_eq!(store.gc().unwrap().packs_compacted, 0);
         // Unpin everything: gc gives every pack back.
@@ -193,7 +217,10 @@ fn gc_compacts_mostly_dead_packs_and_every_kept_block_still_reads_and_verifies()
     let store = Store::open(dir.path()).unwrap();
     assert_all_read_back(&store, &kept);
     let verify = store.verify().unwrap();
-    assert!(verify.is_consistent() && verify.orphans.is_empty(), "{verify:?}");
+    assert!(
+        verify.is_consistent() && verify.orphans.is_empty(),
+        "{verify:?}"
+    );
 }
 
 /// Writes a schema 1 store by hand: blocks inline in `blocks`, totals in `meta`, pins.
@@ -234,7 +261,12 @@ fn a_schema_1_store_is_moved_into_packs_on_open() {
     assert!(report.is_consistent(), "{report:?}");
     let txn = store.db.begin_read().unwrap();
     assert_eq!(
-        txn.open_table(META).unwrap().get(META_SCHEMA).unwrap().unwrap().value(),
+        txn.open_table(META)
+            .unwrap()
+            .get(META_SCHEMA)
+            .unwrap()
+            .unwrap()
+            .value(),
         SCHEMA_VERSION
     );
     assert!(txn.open_table(OLD_BLOCKS).is_err(), "the old table is gone");
@@ -332,14 +364,20 @@ fn verify_finds_a_broken_record_header_and_a_missing_pack() {
     store.set_pack_limit(1000);
     let datas: Vec<Vec<u8>> = (0..6).map(|i| data(i, 400)).collect();
     store.put_many(datas.iter().map(|d| raw(d))).unwrap();
-    let (first, offset, _) = store.location(&block_key(raw(&datas[0]).cid())).unwrap().unwrap();
+    let (first, offset, _) = store
+        .location(&block_key(raw(&datas[0]).cid()))
+        .unwrap()
+        .unwrap();
     let path = store.readers.path(first);
     let mut bytes = std::fs::read(&path).unwrap();
     // The multihash in the first record's header.
     let at = offset as usize - 6;
     bytes[at] ^= 1;
     std::fs::write(&path, bytes).unwrap();
-    let (last, _, _) = store.location(&block_key(raw(&datas[5]).cid())).unwrap().unwrap();
+    let (last, _, _) = store
+        .location(&block_key(raw(&datas[5]).cid()))
+        .unwrap()
+        .unwrap();
     assert_ne!(first, last);
     std::fs::remove_file(store.readers.path(last)).unwrap();
     store.readers.forget(last);
@@ -347,7 +385,10 @@ fn verify_finds_a_broken_record_header_and_a_missing_pack() {
     assert!(!report.is_consistent());
     assert_eq!(report.corrupt.len(), 1, "{report:?}");
     assert!(report.corrupt[0].contains("header"), "{report:?}");
-    assert!(report.problems.iter().any(|p| p.contains("missing")), "{report:?}");
+    assert!(
+        report.problems.iter().any(|p| p.contains("missing")),
+        "{report:?}"
+    );
     assert!(matches!(
         store.get(raw(&datas[5]).cid()),
         Err(StoreError::Pack { .. })
@@ -360,7 +401,10 @@ fn scan_lists_every_record_of_a_pack() {
     let store = Store::open(dir.path()).unwrap();
     let datas: Vec<Vec<u8>> = (0..5).map(|i| data(i, 10 + 300 * i as usize)).collect();
     store.put_many(datas.iter().map(|d| raw(d))).unwrap();
-    let (number, _, _) = store.location(&block_key(raw(&datas[0]).cid())).unwrap().unwrap();
+    let (number, _, _) = store
+        .location(&block_key(raw(&datas[0]).cid()))
+        .unwrap()
+        .unwrap();
     let file = std::fs::File::open(store.readers.path(number)).unwrap();
     let len = file.metadata().unwrap().len();
     let records = pack::scan(&file, len).unwrap();
