@@ -14,7 +14,7 @@
 //! still reads the right bytes, and the one appender stays the only writer.
 
 use super::pack::{self, Appender, FILE_HEADER_LEN};
-use super::{INDEX, PACKS, PackWrites, Store, StoreError};
+use super::{INDEX, IndexEntry, PACKS, PackWrites, Store, StoreError};
 use redb::{Database, ReadableTable};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
@@ -128,21 +128,25 @@ pub(super) fn compact(store: &Store) -> Result<(u64, u64), StoreError> {
         let mut moves = Vec::new();
         for entry in index.iter()? {
             let (key, value) = entry?;
-            let location = value.value();
-            if doomed.contains_key(&location.0) {
-                moves.push((location, key.value().to_vec()));
+            let entry = IndexEntry::from_value(value.value());
+            if doomed.contains_key(&entry.location.0) {
+                moves.push((entry.location, entry.dag_pb_leaf, key.value().to_vec()));
             }
         }
         moves.sort();
         let mut data = Vec::new();
-        for ((number, offset, len), key) in moves {
+        for ((number, offset, len), dag_pb_leaf, key) in moves {
             data.resize(len as usize, 0);
             store
                 .readers
                 .read_at(number, offset, &mut data)
                 .map_err(|e| store.pack_error(number, e))?;
-            let moved = writes.append(&key, &data)?;
-            index.insert(key.as_slice(), moved)?;
+            let location = writes.append(&key, &data)?;
+            let entry = IndexEntry {
+                location,
+                dag_pb_leaf,
+            };
+            index.insert(key.as_slice(), entry.to_value())?;
             copied += pack::record_len(&key, len);
         }
         let mut packs = txn.open_table(PACKS)?;

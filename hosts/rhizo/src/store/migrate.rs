@@ -6,7 +6,7 @@
 //! leaves the store at a step boundary, schema 1, with some blocks moved and the rest still
 //! in `blocks`: the next open simply goes on.
 
-use super::{INDEX, META, META_SCHEMA, PackWrites, SCHEMA_VERSION, Store, StoreError};
+use super::{INDEX, IndexEntry, META, META_SCHEMA, PackWrites, SCHEMA_VERSION, Store, StoreError};
 use redb::{ReadableTable, TableDefinition};
 
 /// Schema 1's table: multihash bytes -> block bytes.
@@ -48,7 +48,12 @@ pub(super) fn step(store: &Store, step_bytes: u64) -> Result<(u64, bool), StoreE
             let data = data.value();
             if index.get(key.as_slice())?.is_none() {
                 let location = writes.append(&key, data)?;
-                index.insert(key.as_slice(), location)?;
+                // Schema 1 keys are multihashes: the codec, and so the leaf bit, is unknown.
+                let entry = IndexEntry {
+                    location,
+                    dag_pb_leaf: false,
+                };
+                index.insert(key.as_slice(), entry.to_value())?;
             }
             bytes += data.len() as u64;
             moved += 1;

@@ -98,6 +98,8 @@ pub const SCHEMA_VERSION: u64 = 2;
 const OPEN_WAIT: Duration = Duration::from_secs(3);
 
 const INDEX: TableDefinition<&[u8], (u32, u64, u32)> = TableDefinition::new("block_index");
+/// In an index value's length: set when the block, put as dag-pb, has no links.
+const DAG_PB_LEAF: u32 = 1 << 31;
 const PACKS: TableDefinition<u32, (u64, u64)> = TableDefinition::new("packs");
 const PINS: TableDefinition<&[u8], u8> = TableDefinition::new("pins");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -247,6 +249,49 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// One `block_index` value: where the block is, and whether it was put as a dag-pb node
+/// without links (the top bit of the stored length; blocks are at most 2 MiB).
+///
+/// # Q&A
+/// *Why the dag-pb leaf bit?* A recursive pin (every `rhizo add`) walks the whole DAG, and
+/// a dag-pb leaf's links can only be known by reading it: without the bit, pinning a 1 GiB
+/// import reads the whole GiB back. The bit is set at insert (the bytes are at hand) and
+/// honoured only for walks under a dag-pb CID, the codec it was found with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct IndexEntry {
+    location: Location,
+    dag_pb_leaf: bool,
+}
+
+impl IndexEntry {
+    fn from_value((pack, offset, len): (u32, u64, u32)) -> IndexEntry {
+        IndexEntry {
+            location: (pack, offset, len & !DAG_PB_LEAF),
+            dag_pb_leaf: len & DAG_PB_LEAF != 0,
+        }
+    }
+
+    fn to_value(self) -> (u32, u64, u32) {
+        let (pack, offset, len) = self.location;
+        let leaf = if self.dag_pb_leaf { DAG_PB_LEAF } else { 0 };
+        (pack, offset, len | leaf)
+    }
+
+    /// Whether a walk under `cid` can skip reading the block: it has no links.
+    fn known_leaf(self, cid: &Cid) -> bool {
+        self.dag_pb_leaf && cid.codec() == rhizo_core::cid::codec::DAG_PB
+    }
+}
+
+/// Whether `block` is a dag-pb node without links, by `links`.
+fn is_dag_pb_leaf(links: &dyn LinkReader, block: &Block<'_>, scratch: &mut Vec<Cid>) -> bool {
+    if block.cid().codec() != rhizo_core::cid::codec::DAG_PB {
+        return false;
+    }
+    scratch.clear();
+    links.links(block.cid(), block.data(), scratch).is_ok() && scratch.is_empty()
+}
+
 /// The multihash bytes blocks are keyed by.
 fn block_key(cid: &Cid) -> Vec<u8> {
     cid.hash().to_bytes().to_vec()
@@ -340,11 +385,16 @@ impl Store {
         self.appender().set_limit(limit);
     }
 
-    /// Where the block keyed `key` is, in the latest committed index.
-    fn location(&self, key: &[u8]) -> Result<Option<Location>, StoreError> {
+    /// The index entry of the block keyed `key`, in the latest committed index.
+    fn entry(&self, key: &[u8]) -> Result<Option<IndexEntry>, StoreError> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(INDEX)?;
-        Ok(table.get(key)?.map(|v| v.value()))
+        Ok(table.get(key)?.map(|v| IndexEntry::from_value(v.value())))
+    }
+
+    /// Where the block keyed `key` is, in the latest committed index.
+    fn location(&self, key: &[u8]) -> Result<Option<Location>, StoreError> {
+        Ok(self.entry(key)?.map(|e| e.location))
     }
 
     /// Looks the block up and hands its location to `read`. When the pack is gone (gc moved
@@ -383,6 +433,15 @@ impl Store {
             self.readers.read_at(pack, offset, &mut data)?;
             Ok(data)
         })
+    }
+
+    /// For [`walk`]: the bytes when needed, else `Some` of none if the block is held.
+    fn get_for_walk(&self, cid: &Cid, need_bytes: bool) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.entry(&block_key(cid))? {
+            Some(entry) if need_bytes && !entry.known_leaf(cid) => self.get(cid),
+            Some(_) => Ok(Some(Vec::new())),
+            None => Ok(None),
+        }
     }
 
     /// Whether the block named by `cid` is held.
@@ -428,6 +487,7 @@ impl Store {
             packs: PackWrites::new(self),
             txn,
             added: (0, 0),
+            scratch: Vec::new(),
         })
     }
 
@@ -586,6 +646,8 @@ pub struct Batch<'s> {
     txn: WriteTransaction,
     /// Blocks and bytes added so far, written to `meta` at commit.
     added: (u64, u64),
+    /// Room for a block's links while its leaf bit is found.
+    scratch: Vec<Cid>,
 }
 
 impl std::fmt::Debug for Batch<'_> {
@@ -603,7 +665,11 @@ impl Batch<'_> {
             return Ok(false);
         }
         let location = self.packs.append(&key, block.data())?;
-        table.insert(key.as_slice(), location)?;
+        let entry = IndexEntry {
+            location,
+            dag_pb_leaf: is_dag_pb_leaf(self.store.link_reader(), &block, &mut self.scratch),
+        };
+        table.insert(key.as_slice(), entry.to_value())?;
         self.added.0 += 1;
         self.added.1 += block.data().len() as u64;
         Ok(true)
@@ -611,13 +677,30 @@ impl Batch<'_> {
 
     /// Pins `cid` in this transaction (see [`Store::pin`]).
     pub fn pin(&mut self, cid: &Cid, mode: PinMode) -> Result<(), StoreError> {
-        pins::pin_in(self.store, &self.txn, cid, mode, |c| self.get(c))
+        pins::pin_in(
+            self.store,
+            &self.txn,
+            cid,
+            mode,
+            |c, need_bytes| match self.entry(c)? {
+                Some(entry) if need_bytes && !entry.known_leaf(c) => self.get(c),
+                Some(_) => Ok(Some(Vec::new())),
+                None => Ok(None),
+            },
+        )
+    }
+
+    /// A block's index entry, as this transaction sees it.
+    fn entry(&self, cid: &Cid) -> Result<Option<IndexEntry>, StoreError> {
+        let table = self.txn.open_table(INDEX)?;
+        Ok(table
+            .get(block_key(cid).as_slice())?
+            .map(|v| IndexEntry::from_value(v.value())))
     }
 
     /// Where a block is, as this transaction sees it.
     fn location(&self, cid: &Cid) -> Result<Option<Location>, StoreError> {
-        let table = self.txn.open_table(INDEX)?;
-        Ok(table.get(block_key(cid).as_slice())?.map(|v| v.value()))
+        Ok(self.entry(cid)?.map(|e| e.location))
     }
 
     /// The bytes of a block, as this transaction sees it.
@@ -656,7 +739,7 @@ fn remove_blocks(txn: &WriteTransaction, keys: &[Vec<u8>]) -> Result<(u64, u64),
     let mut dead: BTreeMap<u32, u64> = BTreeMap::new();
     for key in keys {
         if let Some(old) = table.remove(key.as_slice())? {
-            let (pack, _, len) = old.value();
+            let (pack, _, len) = IndexEntry::from_value(old.value()).location;
             removed.0 += 1;
             removed.1 += u64::from(len);
             *dead.entry(pack).or_default() += pack::record_len(key, len);

@@ -1,7 +1,10 @@
 //! Pins (direct and recursive), garbage collection and verification of a [`Store`].
 
 use super::pack::{self, PackReaders};
-use super::{INDEX, META, META_BYTES, META_COUNT, PACKS, PINS, Store, StoreError, block_key, walk};
+use super::{
+    INDEX, IndexEntry, META, META_BYTES, META_COUNT, PACKS, PINS, Store, StoreError, block_key,
+    walk,
+};
 use redb::{ReadableTable, WriteTransaction};
 use rhizo_core::block::Block;
 use rhizo_core::cid::{Cid, codec};
@@ -104,13 +107,13 @@ fn read_pins(
 }
 
 /// Pins `cid` inside `txn`: the block must be held, and for a recursive pin its whole DAG;
-/// `get` reads blocks as `txn` sees them.
+/// `get` reads blocks as `txn` sees them (see [`walk`]).
 pub(super) fn pin_in(
     store: &Store,
     txn: &WriteTransaction,
     cid: &Cid,
     mode: PinMode,
-    get: impl FnMut(&Cid) -> Result<Option<Vec<u8>>, StoreError>,
+    get: impl FnMut(&Cid, bool) -> Result<Option<Vec<u8>>, StoreError>,
 ) -> Result<(), StoreError> {
     let mut pins = txn.open_table(PINS)?;
     let key = cid.to_bytes();
@@ -191,7 +194,7 @@ impl Store {
         walk(
             self.link_reader(),
             &roots,
-            |c| self.get(c),
+            |c, need| self.get_for_walk(c, need),
             |c, _| {
                 if !roots.contains(c) {
                     found.push(*c);
@@ -228,7 +231,7 @@ impl Store {
             walk(
                 self.link_reader(),
                 &recursive,
-                |c| self.get(c),
+                |c, need| self.get_for_walk(c, need),
                 |c, _| {
                     live.insert(block_key(c));
                     Ok(())
@@ -284,7 +287,8 @@ impl Store {
         let mut record = Vec::new();
         for entry in blocks.iter()? {
             let (key, value) = entry?;
-            let (key, (pack, offset, len)) = (key.value(), value.value());
+            let (key, (pack, offset, len)) =
+                (key.value(), IndexEntry::from_value(value.value()).location);
             report.blocks_checked += 1;
             bytes += u64::from(len);
             *live.entry(pack).or_default() += pack::record_len(key, len);
@@ -328,11 +332,17 @@ impl Store {
             ));
         }
         let pins = read_pins(&txn.open_table(PINS)?, &mut report.problems)?;
-        let get = |c: &Cid| -> Result<Option<Vec<u8>>, StoreError> {
-            let Some((pack, offset, len)) = blocks.get(block_key(c).as_slice())?.map(|v| v.value())
+        let get = |c: &Cid, need: bool| -> Result<Option<Vec<u8>>, StoreError> {
+            let Some(entry) = blocks
+                .get(block_key(c).as_slice())?
+                .map(|v| IndexEntry::from_value(v.value()))
             else {
                 return Ok(None);
             };
+            if !need || entry.known_leaf(c) {
+                return Ok(Some(Vec::new()));
+            }
+            let (pack, offset, len) = entry.location;
             let file = files.get(&pack).ok_or_else(|| StoreError::Pack {
                 path: self.readers.path(pack),
                 error: std::io::ErrorKind::NotFound.into(),
@@ -348,7 +358,7 @@ impl Store {
         for (cid, mode) in pins {
             let mut missing = Vec::new();
             let walked = match mode {
-                PinMode::Direct => get(&cid).map(|d| {
+                PinMode::Direct => get(&cid, false).map(|d| {
                     if d.is_none() {
                         missing.push(cid);
                     }

@@ -451,3 +451,29 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn a_dag_pb_leaf_is_marked_and_a_recursive_pin_still_walks_real_links() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    // PBNode { Data: "leaf" } and PBNode { Links: [leaf] }.
+    let leaf = Block::new_v1(codec::DAG_PB, b"\x0a\x04leaf").unwrap();
+    let mut parent_bytes = vec![0x12, 0x00, 0x0a, 0x00];
+    let cid = leaf.cid().to_bytes();
+    parent_bytes[1] = (cid.len() + 2) as u8;
+    parent_bytes.splice(2..2, [0x0a, cid.len() as u8].into_iter().chain(cid));
+    let parent = Block::new_v1(codec::DAG_PB, &parent_bytes).unwrap();
+    store.put_many([leaf, parent]).unwrap();
+    let entry = |b: &Block<'_>| store.entry(&block_key(b.cid())).unwrap().unwrap();
+    assert!(entry(&leaf).dag_pb_leaf);
+    assert!(!entry(&parent).dag_pb_leaf);
+    assert_eq!(entry(&leaf).location.2, leaf.data().len() as u32);
+    store.pin(parent.cid(), PinMode::Recursive).unwrap();
+    assert_eq!(store.indirect_pins().unwrap(), vec![*leaf.cid()]);
+    assert!(store.gc().unwrap().removed.is_empty());
+    // The same bytes named as raw are not known leaves under that codec.
+    let raw_twin = Cid::new_v1(codec::RAW, *leaf.cid().hash()).unwrap();
+    assert!(!entry(&leaf).known_leaf(&raw_twin));
+    assert_eq!(store.get(&raw_twin).unwrap().unwrap(), leaf.data());
+    assert!(store.verify().unwrap().is_consistent());
+}
