@@ -134,9 +134,8 @@ pub(super) fn compact(store: &Store) -> Result<(u64, u64), StoreError> {
             }
         }
         moves.sort();
-        let mut data = Vec::new();
         for ((number, offset, len), dag_pb_leaf, key) in moves {
-            data.resize(len as usize, 0);
+            let mut data = pack::block_buffer(len).map_err(|e| store.pack_error(number, e))?;
             store
                 .readers
                 .read_at(number, offset, &mut data)

@@ -429,7 +429,7 @@ impl Store {
     /// `pread` into a buffer of the block's length.
     pub fn get(&self, cid: &Cid) -> Result<Option<Vec<u8>>, StoreError> {
         self.read_located(cid, |(pack, offset, len)| {
-            let mut data = vec![0u8; len as usize];
+            let mut data = pack::block_buffer(len)?;
             self.readers.read_at(pack, offset, &mut data)?;
             Ok(data)
         })
@@ -709,7 +709,7 @@ impl Batch<'_> {
             return Ok(None);
         };
         self.packs.flush()?;
-        let mut data = vec![0u8; len as usize];
+        let mut data = pack::block_buffer(len).map_err(|e| self.store.pack_error(pack, e))?;
         self.store
             .readers
             .read_at(pack, offset, &mut data)

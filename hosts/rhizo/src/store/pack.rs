@@ -125,6 +125,16 @@ pub fn parse_header(bytes: &[u8]) -> Result<(&[u8], u32, usize), HeaderError> {
     Ok((key, u32::from_le_bytes(len), 2 + usize::from(key_len) + 4))
 }
 
+/// A buffer of `len` zero bytes for a block read, refusing lengths no block has (a damaged
+/// index entry must not make a read allocate gigabytes).
+pub fn block_buffer(len: u32) -> std::io::Result<Vec<u8>> {
+    let len = len as usize;
+    if len > rhizo_core::block::MAX_BLOCK_LEN {
+        return Err(invalid("the index gives a block length over the maximum"));
+    }
+    Ok(vec![0u8; len])
+}
+
 fn invalid(what: &'static str) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, what)
 }

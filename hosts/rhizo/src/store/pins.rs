@@ -347,7 +347,10 @@ impl Store {
                 path: self.readers.path(pack),
                 error: std::io::ErrorKind::NotFound.into(),
             })?;
-            let mut data = vec![0u8; len as usize];
+            let mut data = pack::block_buffer(len).map_err(|error| StoreError::Pack {
+                path: self.readers.path(pack),
+                error,
+            })?;
             file.read_exact_at(&mut data, offset)
                 .map_err(|error| StoreError::Pack {
                     path: self.readers.path(pack),
@@ -452,6 +455,11 @@ fn check_record(
 ) -> Result<(), String> {
     let hash = Multihash::from_bytes(key).map_err(|e| format!("key is not a multihash ({e})"))?;
     let cid = Cid::new_v1(codec::RAW, hash).map_err(|e| format!("key makes no CID ({e})"))?;
+    if len as usize > rhizo_core::block::MAX_BLOCK_LEN {
+        return Err(format!(
+            "{cid}: the index gives it {len} bytes, over the block maximum"
+        ));
+    }
     let header_len = pack::header_len(key.len());
     let start = offset
         .checked_sub(header_len)
