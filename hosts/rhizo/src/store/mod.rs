@@ -2,8 +2,8 @@
 //! their index, pins and metadata in one redb database, `blocks.redb`.
 //!
 //! Tables:
-//! - `block_index`: multihash bytes -> (pack number, offset of the data, length): 16 bytes a
-//!   block. Only [`Block`]s (bytes proven to hash to their CID) go in; `rhizo repo verify`
+//! - `block_index`: multihash bytes -> (pack number, offset of the data, length, whose top
+//!   bit marks a dag-pb leaf; see `writes.rs`): 16 bytes a block. Only [`Block`]s (bytes proven to hash to their CID) go in; `rhizo repo verify`
 //!   hashes every one again when reading it back.
 //! - `packs`: pack number -> (live bytes, total bytes): what gc needs to pick packs worth
 //!   compacting without a scan, and the length up to which a pack is indexed.
@@ -73,12 +73,13 @@ mod pins;
 mod tests;
 #[cfg(test)]
 mod tests_pack;
+mod writes;
 
 pub use dag::{CodecLinks, LinkError, LinkReader, walk};
 pub use pack::{FILE_MAGIC, PACK_DIR, PACK_LIMIT};
 pub use pins::{GcReport, PinMode, VerifyReport};
 
-use pack::{Appender, Location, Mark, PackReaders};
+use pack::{Appender, Location, PackReaders};
 use redb::{Database, ReadableTable, TableDefinition, WriteTransaction};
 use rhizo_core::block::{Block, BlockError, BlockStore};
 use rhizo_core::cid::Cid;
@@ -86,6 +87,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
+use writes::{IndexEntry, PackWrites, is_dag_pb_leaf};
 
 /// The database's file name in the repo.
 pub const DB_FILE: &str = "blocks.redb";
@@ -98,8 +100,6 @@ pub const SCHEMA_VERSION: u64 = 2;
 const OPEN_WAIT: Duration = Duration::from_secs(3);
 
 const INDEX: TableDefinition<&[u8], (u32, u64, u32)> = TableDefinition::new("block_index");
-/// In an index value's length: set when the block, put as dag-pb, has no links.
-const DAG_PB_LEAF: u32 = 1 << 31;
 const PACKS: TableDefinition<u32, (u64, u64)> = TableDefinition::new("packs");
 const PINS: TableDefinition<&[u8], u8> = TableDefinition::new("pins");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -247,49 +247,6 @@ impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store").field("dir", &self.dir).finish()
     }
-}
-
-/// One `block_index` value: where the block is, and whether it was put as a dag-pb node
-/// without links (the top bit of the stored length; blocks are at most 2 MiB).
-///
-/// # Q&A
-/// *Why the dag-pb leaf bit?* A recursive pin (every `rhizo add`) walks the whole DAG, and
-/// a dag-pb leaf's links can only be known by reading it: without the bit, pinning a 1 GiB
-/// import reads the whole GiB back. The bit is set at insert (the bytes are at hand) and
-/// honoured only for walks under a dag-pb CID, the codec it was found with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct IndexEntry {
-    location: Location,
-    dag_pb_leaf: bool,
-}
-
-impl IndexEntry {
-    fn from_value((pack, offset, len): (u32, u64, u32)) -> IndexEntry {
-        IndexEntry {
-            location: (pack, offset, len & !DAG_PB_LEAF),
-            dag_pb_leaf: len & DAG_PB_LEAF != 0,
-        }
-    }
-
-    fn to_value(self) -> (u32, u64, u32) {
-        let (pack, offset, len) = self.location;
-        let leaf = if self.dag_pb_leaf { DAG_PB_LEAF } else { 0 };
-        (pack, offset, len | leaf)
-    }
-
-    /// Whether a walk under `cid` can skip reading the block: it has no links.
-    fn known_leaf(self, cid: &Cid) -> bool {
-        self.dag_pb_leaf && cid.codec() == rhizo_core::cid::codec::DAG_PB
-    }
-}
-
-/// Whether `block` is a dag-pb node without links, by `links`.
-fn is_dag_pb_leaf(links: &dyn LinkReader, block: &Block<'_>, scratch: &mut Vec<Cid>) -> bool {
-    if block.cid().codec() != rhizo_core::cid::codec::DAG_PB {
-        return false;
-    }
-    scratch.clear();
-    links.links(block.cid(), block.data(), scratch).is_ok() && scratch.is_empty()
 }
 
 /// The multihash bytes blocks are keyed by.
@@ -545,95 +502,6 @@ fn init_schema(db: &Database) -> Result<u64, StoreError> {
     txn.open_table(PINS)?;
     txn.commit()?;
     Ok(version)
-}
-
-/// The pack side of a write transaction: appends through the store's appender, remembers
-/// what it added to which pack, makes it durable and records it in `packs` at commit, and
-/// cuts it off again when dropped uncommitted.
-struct PackWrites<'s> {
-    store: &'s Store,
-    /// The appender's position when the transaction began.
-    mark: Mark,
-    /// Per pack written: (record bytes added, end of the last record).
-    touched: BTreeMap<u32, (u64, u64)>,
-    /// Whether the appender was used (and so must be synced, or rolled back).
-    used: bool,
-    committed: bool,
-}
-
-impl<'s> PackWrites<'s> {
-    fn new(store: &'s Store) -> PackWrites<'s> {
-        PackWrites {
-            store,
-            mark: store.appender().mark(),
-            touched: BTreeMap::new(),
-            used: false,
-            committed: false,
-        }
-    }
-
-    /// Appends a record; returns where its data is.
-    fn append(&mut self, key: &[u8], data: &[u8]) -> Result<Location, StoreError> {
-        self.used = true;
-        let mut appender = self.store.appender();
-        let location = appender.append(key, data).map_err(|e| {
-            self.store
-                .pack_error(appender.current_number().unwrap_or(0), e)
-        })?;
-        let (pack, offset, len) = location;
-        let entry = self.touched.entry(pack).or_insert((0, 0));
-        entry.0 += pack::record_len(key, len);
-        entry.1 = entry.1.max(offset + u64::from(len));
-        Ok(location)
-    }
-
-    /// Ends the current pack and starts a new one (compaction empties the current pack).
-    fn start_pack(&mut self) -> Result<(), StoreError> {
-        self.used = true;
-        let mut appender = self.store.appender();
-        appender.start_pack().map_err(StoreError::Io)?;
-        if let Some(number) = appender.current_number() {
-            self.touched.insert(number, (0, pack::FILE_HEADER_LEN));
-        }
-        Ok(())
-    }
-
-    /// Writes out buffered records so that this transaction can read them back.
-    fn flush(&self) -> Result<(), StoreError> {
-        if self.used {
-            self.store.appender().flush().map_err(StoreError::Io)?;
-        }
-        Ok(())
-    }
-
-    /// Makes the appended bytes durable, records them in `packs`, then commits `txn`.
-    fn commit(mut self, txn: WriteTransaction) -> Result<(), StoreError> {
-        if self.used {
-            self.store.appender().sync().map_err(StoreError::Io)?;
-            let mut packs = txn.open_table(PACKS)?;
-            for (&number, &(added, end)) in &self.touched {
-                let (live, total) = packs
-                    .get(number)?
-                    .map(|v| v.value())
-                    .unwrap_or((0, pack::FILE_HEADER_LEN));
-                packs.insert(number, (live + added, total.max(end)))?;
-            }
-        }
-        txn.commit()?;
-        self.committed = true;
-        Ok(())
-    }
-}
-
-impl Drop for PackWrites<'_> {
-    fn drop(&mut self) {
-        if self.used && !self.committed {
-            let stale = self.store.appender().rollback(self.mark);
-            for number in stale {
-                self.store.readers.forget(number);
-            }
-        }
-    }
 }
 
 /// A write transaction on a [`Store`] (see [`Store::batch`]); also a [`BlockStore`], so the
