@@ -329,6 +329,7 @@ pub fn repo(dir: &Path, command: RepoCommand) -> Result<()> {
                 "Pins: {} recursive, {} direct",
                 stat.recursive_pins, stat.direct_pins
             );
+            println!("PackFiles: {} ({} bytes)", stat.pack_files, stat.pack_bytes);
         }
         RepoCommand::Gc { quiet } => {
             let removed: Vec<GcKey> = match &backend {
@@ -355,6 +356,9 @@ pub fn repo(dir: &Path, command: RepoCommand) -> Result<()> {
 }
 
 fn print_verify(result: &VerifyResult) -> Result<()> {
+    for orphan in &result.orphans {
+        println!("orphan (harmless): {orphan}");
+    }
     if result.consistent {
         println!(
             "verified {} blocks: the repo is consistent",

@@ -126,6 +126,13 @@ pub struct RepoStat {
     pub direct_pins: u64,
     /// Recursive pins (rhizo's addition).
     pub recursive_pins: u64,
+    /// Pack files holding the blocks (rhizo's addition).
+    #[serde(default)]
+    pub pack_files: u64,
+    /// Their total bytes, record headers and records gc has not compacted yet included
+    /// (rhizo's addition).
+    #[serde(default)]
+    pub pack_bytes: u64,
 }
 
 /// `repo/gc`, one per removed block: `{"Key": {"/": cid}}`.
@@ -158,6 +165,9 @@ pub struct VerifyResult {
     pub missing: Vec<String>,
     /// Other problems.
     pub problems: Vec<String>,
+    /// Harmless garbage found, or removed when the store was opened (not an inconsistency).
+    #[serde(default)]
+    pub orphans: Vec<String>,
 }
 
 /// Parses a CID argument.
@@ -353,6 +363,8 @@ pub fn repo_stat(store: &Store) -> OpResult<RepoStat> {
         version: format!("rhizo-repo@{}", crate::store::SCHEMA_VERSION),
         direct_pins: stat.pins.0,
         recursive_pins: stat.pins.1,
+        pack_files: stat.pack_files,
+        pack_bytes: stat.pack_bytes,
     })
 }
 
@@ -379,6 +391,7 @@ pub fn repo_verify(store: &Store) -> OpResult<VerifyResult> {
         corrupt: report.corrupt,
         missing: report.missing.iter().map(Cid::to_string).collect(),
         problems: report.problems,
+        orphans: report.orphans,
     })
 }
 

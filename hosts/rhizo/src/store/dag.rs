@@ -39,6 +39,14 @@ pub trait LinkReader: Send + Sync {
     /// A codec the reader does not know is an error, never "no links": gc must not sweep what
     /// an unreadable block might link to.
     fn links(&self, cid: &Cid, data: &[u8], out: &mut Vec<Cid>) -> Result<(), LinkError>;
+
+    /// Whether a block named `cid` can link to anything; `false` lets a walk check that the
+    /// block is held without reading its bytes (raw leaves of a large file). Only return
+    /// `false` where [`LinkReader::links`] would find no links whatever the bytes.
+    fn may_link(&self, cid: &Cid) -> bool {
+        let _ = cid;
+        true
+    }
 }
 
 /// The link reader of the `rhizo` command, by codec: raw blocks have no links, dag-pb blocks
@@ -64,16 +72,22 @@ impl LinkReader for CodecLinks {
             }),
         }
     }
+
+    fn may_link(&self, cid: &Cid) -> bool {
+        cid.codec() != codec::RAW
+    }
 }
 
-/// Visits every block reachable from `roots` once, parents before children: `get` fetches a
-/// block's bytes (`None`: not held), `visit` sees each CID with its bytes or `None` when
-/// missing (a missing block's links are unknown, so the walk does not go below it). Bounded
-/// by the DAG's size; depth does not grow the call stack.
+/// Visits every block reachable from `roots` once, parents before children: `get(cid,
+/// need_bytes)` fetches a block's bytes (`None`: not held; it may answer `Some` of no bytes,
+/// after checking the block is held, when `need_bytes` is false because the reader says the
+/// block cannot link, or when the store knows the block has no links), `visit` sees each CID with those bytes or `None` when missing (a missing
+/// block's links are unknown, so the walk does not go below it). Bounded by the DAG's size;
+/// depth does not grow the call stack.
 pub fn walk<L: LinkReader + ?Sized>(
     reader: &L,
     roots: &[Cid],
-    mut get: impl FnMut(&Cid) -> Result<Option<Vec<u8>>, StoreError>,
+    mut get: impl FnMut(&Cid, bool) -> Result<Option<Vec<u8>>, StoreError>,
     mut visit: impl FnMut(&Cid, Option<&[u8]>) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
     let mut seen: HashSet<Cid> = HashSet::new();
@@ -83,9 +97,12 @@ pub fn walk<L: LinkReader + ?Sized>(
         if !seen.insert(cid) {
             continue;
         }
-        let data = get(&cid)?;
+        let may_link = reader.may_link(&cid);
+        let data = get(&cid, may_link)?;
         visit(&cid, data.as_deref())?;
-        if let Some(data) = data {
+        // No bytes: none needed, or the block is known to have no links (no encoding can
+        // link to anything in zero bytes).
+        if let Some(data) = data.filter(|d| may_link && !d.is_empty()) {
             links.clear();
             reader
                 .links(&cid, &data, &mut links)

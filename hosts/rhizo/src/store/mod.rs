@@ -1,18 +1,40 @@
-//! The repo's block store: blocks, pins and metadata in one redb database, `blocks.redb`.
+//! The repo's block store: block bytes in append-only pack files under `<repo>/blocks/`, and
+//! their index, pins and metadata in one redb database, `blocks.redb`.
 //!
 //! Tables:
-//! - `blocks`: multihash bytes -> block bytes. Only [`Block`]s (bytes proven to hash to their
-//!   CID) go in; `rhizo repo verify` hashes every one again when reading it back.
+//! - `block_index`: multihash bytes -> (pack number, offset of the data, length, whose top
+//!   bit marks a dag-pb leaf; see `writes.rs`): 16 bytes a block. Only [`Block`]s (bytes proven to hash to their CID) go in; `rhizo repo verify`
+//!   hashes every one again when reading it back.
+//! - `packs`: pack number -> (live bytes, total bytes): what gc needs to pick packs worth
+//!   compacting without a scan, and the length up to which a pack is indexed.
 //! - `pins`: CID bytes -> [`PinMode`] (direct or recursive).
 //! - `meta`: `schema_version`, and running totals (`block_count`, `block_bytes`) kept in the
 //!   same transactions as the blocks, so `repo stat` needs no scan.
 //!
+//! The pack files and their record format are described in `pack.rs`: each record is a small
+//! header (format byte, multihash, length) and the block's bytes, so a pack can be rescanned.
+//!
 //! Writes go in transactions: [`Store::batch`] gives one ([`Batch`], itself a
-//! [`BlockStore`]) in which an importer puts many blocks and commits once. A commit is atomic
-//! and durable (fsync); a process killed before it leaves the store as it was before the
-//! batch, never half-written. An importer commits every few MiB (bounded transactions), then
-//! pins the root in the last one: after a crash, at worst some unpinned blocks remain, which
-//! `repo gc` removes, and the import can simply be redone.
+//! [`BlockStore`]) in which an importer puts many blocks and commits once. A block is one
+//! buffered (or, for a large block, vectored) `write` to the current pack and a 16-byte insert
+//! into the index. [`Batch::commit`] first makes the pack bytes durable (`fdatasync` of the
+//! packs written, and of the directory when a pack was created), then commits the redb
+//! transaction, so the index never points at bytes that are not on disk. A process killed
+//! before the redb commit leaves the index as it was before the batch, never half-written;
+//! the pack bytes it wrote past the last indexed record are garbage, which the next
+//! [`Store::open`] cuts off (a batch dropped without commit cuts its own at once). An
+//! importer commits every few MiB (bounded transactions), then pins the root in the last
+//! one: after a crash, at worst some unpinned blocks remain, which `repo gc` removes, and the
+//! import can simply be redone.
+//!
+//! Reads take no lock the writer holds: a read looks the block up in a redb read snapshot and
+//! `pread`s it from a cached read-only handle of its pack (see [`Store::get`]).
+//!
+//! `repo gc` removes the index entries of unpinned blocks, then compacts: a pack whose live
+//! bytes fell below half has its live records copied into the current pack, the index moved
+//! to the copies in one commit (after the copies are synced), and its file deleted (see
+//! `compact.rs`). Schema 1 kept the block bytes inline in a redb table `blocks`; such a store
+//! is moved into packs when opened (`migrate.rs`).
 //!
 //! One process at a time: redb locks the file; a second opener gets [`StoreError::InUse`],
 //! with the pid the holder wrote to `blocks.pid`. While a daemon runs, the CLI goes through its
@@ -26,36 +48,59 @@
 //! rewrite unfinished and its on-disk format unstable. sqlite would need SQL and a C library
 //! for what is a key-value map; rocksdb a large C++ build and tuning.
 //!
+//! *Why pack files plus a redb index, not the blocks in redb?* Schema 1 kept each block inline
+//! in redb's B-tree. Blocks arrive in random key order (keys are hashes), so every insert
+//! rewrote and copied B-tree pages of 256 KiB values: a profile of `rhizo add` showed pwrite,
+//! page reads, memcpy and page faults taking 76 % of the time and SHA-256 only 14 %. In a pack,
+//! a block is one sequential append, and the B-tree only holds 16-byte values.
+//!
+//! *Why not a file per block, like kubo's flatfs?* A file per block costs an open, a create
+//! and, to be crash-safe, an fsync of the file and its directory per block, and millions of
+//! small files in a file system. Packs of up to 1 GiB need one `fdatasync` per batch, whatever
+//! its number of blocks, and a few files.
+//!
 //! *Why are blocks keyed by multihash, not by CID?* The same bytes are the same block whatever
 //! codec or CID version names them (`Qm...` and `bafy...` of one dag-pb node); kubo and helia
 //! key their blockstores by multihash too, so a Bitswap want for either CID finds the block.
 //! Pins keep the whole CID: its codec says how to read the block's links.
 
+mod compact;
 mod dag;
+mod migrate;
+mod pack;
 mod pins;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_pack;
+mod writes;
 
 pub use dag::{CodecLinks, LinkError, LinkReader, walk};
+pub use pack::{FILE_MAGIC, PACK_DIR, PACK_LIMIT};
 pub use pins::{GcReport, PinMode, VerifyReport};
 
+use pack::{Appender, Location, PackReaders};
 use redb::{Database, ReadableTable, TableDefinition, WriteTransaction};
 use rhizo_core::block::{Block, BlockError, BlockStore};
 use rhizo_core::cid::Cid;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
+use writes::{IndexEntry, PackWrites, is_dag_pb_leaf};
 
 /// The database's file name in the repo.
 pub const DB_FILE: &str = "blocks.redb";
 /// The file naming the pid of the process that has the database open.
 pub const PID_FILE: &str = "blocks.pid";
-/// The schema this code reads and writes.
-pub const SCHEMA_VERSION: u64 = 1;
+/// The schema this code reads and writes: 2, block bytes in pack files (1 kept them in redb,
+/// and is migrated on open).
+pub const SCHEMA_VERSION: u64 = 2;
 /// How long [`Store::open`] waits for another short-lived process to let go of the database.
 const OPEN_WAIT: Duration = Duration::from_secs(3);
 
-const BLOCKS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("blocks");
+const INDEX: TableDefinition<&[u8], (u32, u64, u32)> = TableDefinition::new("block_index");
+const PACKS: TableDefinition<u32, (u64, u64)> = TableDefinition::new("packs");
 const PINS: TableDefinition<&[u8], u8> = TableDefinition::new("pins");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const META_SCHEMA: &str = "schema_version";
@@ -97,6 +142,13 @@ pub enum StoreError {
     NotPinned(Cid),
     /// [`BlockStore::read`] into a buffer shorter than the block (its length).
     OutputTooShort(usize),
+    /// A pack file failed (I/O, or shorter than the index says).
+    Pack {
+        /// The pack file.
+        path: PathBuf,
+        /// What failed.
+        error: std::io::Error,
+    },
 }
 
 impl std::fmt::Display for StoreError {
@@ -137,6 +189,9 @@ impl std::fmt::Display for StoreError {
             StoreError::OutputTooShort(len) => {
                 write!(f, "output buffer too short: the block needs {len} bytes")
             }
+            StoreError::Pack { path, error } => {
+                write!(f, "block store: pack file {}: {error}", path.display())
+            }
             StoreError::NotPinned(cid) => write!(
                 f,
                 "{cid} is not pinned directly or recursively (`rhizo pin ls` lists the pins)"
@@ -162,8 +217,13 @@ pub struct StoreStat {
     pub block_bytes: u64,
     /// Pins (direct, recursive).
     pub pins: (u64, u64),
-    /// The database file's size on disk.
+    /// The database file's size on disk (the index, pins and totals).
     pub file_bytes: u64,
+    /// Pack files.
+    pub pack_files: u64,
+    /// Their total length: blocks with their record headers, and dead records gc has not
+    /// compacted away yet.
+    pub pack_bytes: u64,
 }
 
 /// The block store of a repo. `Sync`: the daemon shares one behind an `Arc`.
@@ -173,6 +233,14 @@ pub struct Store {
     links: Arc<dyn LinkReader>,
     /// Held shared by imports between their first block and their pin, exclusively by gc.
     gc_lock: RwLock<()>,
+    /// The one writer of pack files, only used inside a redb write transaction. Boxed: it is
+    /// large and seldom touched, and keeps `Store` small where it is held by value.
+    appender: Box<Mutex<Appender>>,
+    /// Read handles of the pack files.
+    readers: PackReaders,
+    /// What opening repaired (garbage past the indexed records, unreferenced packs), for
+    /// `repo verify`.
+    open_notes: Vec<String>,
 }
 
 impl std::fmt::Debug for Store {
@@ -195,8 +263,18 @@ impl Store {
 
     /// Opens (or creates) the store, reading DAG links with `links` (recursive pins, gc).
     /// Waits up to a few seconds while another process holds it, then fails with
-    /// [`StoreError::InUse`].
+    /// [`StoreError::InUse`]. Cuts garbage a crash left in the pack files, and moves the
+    /// blocks of a schema 1 store into packs.
     pub fn open_with_links(dir: &Path, links: Arc<dyn LinkReader>) -> Result<Store, StoreError> {
+        let (store, version) = Store::open_unmigrated(dir, links)?;
+        if version < SCHEMA_VERSION {
+            migrate::from_v1(&store)?;
+        }
+        Ok(store)
+    }
+
+    /// Opens the store without migrating an older schema; returns the schema found.
+    fn open_unmigrated(dir: &Path, links: Arc<dyn LinkReader>) -> Result<(Store, u64), StoreError> {
         let path = dir.join(DB_FILE);
         let deadline = Instant::now() + OPEN_WAIT;
         let db = loop {
@@ -216,34 +294,23 @@ impl Store {
         };
         std::fs::write(dir.join(PID_FILE), format!("{}\n", std::process::id()))
             .map_err(StoreError::Io)?;
+        let pack_dir = dir.join(PACK_DIR);
+        std::fs::create_dir_all(&pack_dir).map_err(StoreError::Io)?;
+        let version = init_schema(&db)?;
+        let (appender, open_notes) = compact::repair_packs(&db, &pack_dir)?;
+        for note in &open_notes {
+            tracing::warn!("block store: {note}");
+        }
         let store = Store {
             db,
             dir: dir.to_owned(),
             links,
             gc_lock: RwLock::new(()),
+            appender: Box::new(Mutex::new(appender)),
+            readers: PackReaders::new(pack_dir),
+            open_notes,
         };
-        store.init_schema()?;
-        Ok(store)
-    }
-
-    /// Creates the tables on first use; refuses a newer schema.
-    fn init_schema(&self) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
-        {
-            let mut meta = txn.open_table(META)?;
-            let found = meta.get(META_SCHEMA)?.map(|v| v.value());
-            match found {
-                Some(v) if v > SCHEMA_VERSION => return Err(StoreError::NewerSchema(v)),
-                Some(_) => {}
-                None => {
-                    meta.insert(META_SCHEMA, SCHEMA_VERSION)?;
-                }
-            }
-            txn.open_table(BLOCKS)?;
-            txn.open_table(PINS)?;
-        }
-        txn.commit()?;
-        Ok(())
+        Ok((store, version))
     }
 
     /// The repo directory.
@@ -263,13 +330,75 @@ impl Store {
         self.gc_lock.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The bytes of the block named by `cid` (any CID with its multihash), if held.
-    pub fn get(&self, cid: &Cid) -> Result<Option<Vec<u8>>, StoreError> {
+    /// The appender. A panic while it was held leaves it usable: at worst it wrote garbage
+    /// past the indexed records, which the next rollback or open cuts.
+    fn appender(&self) -> MutexGuard<'_, Appender> {
+        self.appender.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sets the size at which a new pack is started (tests roll packs over with tiny ones).
+    #[cfg(test)]
+    fn set_pack_limit(&self, limit: u64) {
+        self.appender().set_limit(limit);
+    }
+
+    /// The index entry of the block keyed `key`, in the latest committed index.
+    fn entry(&self, key: &[u8]) -> Result<Option<IndexEntry>, StoreError> {
         let txn = self.db.begin_read()?;
-        let table = txn.open_table(BLOCKS)?;
-        Ok(table
-            .get(block_key(cid).as_slice())?
-            .map(|v| v.value().to_vec()))
+        let table = txn.open_table(INDEX)?;
+        Ok(table.get(key)?.map(|v| IndexEntry::from_value(v.value())))
+    }
+
+    /// Where the block keyed `key` is, in the latest committed index.
+    fn location(&self, key: &[u8]) -> Result<Option<Location>, StoreError> {
+        Ok(self.entry(key)?.map(|e| e.location))
+    }
+
+    /// Looks the block up and hands its location to `read`. When the pack is gone (gc moved
+    /// the block and deleted it after the lookup), looks again once.
+    fn read_located<T>(
+        &self,
+        cid: &Cid,
+        mut read: impl FnMut(Location) -> std::io::Result<T>,
+    ) -> Result<Option<T>, StoreError> {
+        let key = block_key(cid);
+        let mut retried = false;
+        loop {
+            let Some(location) = self.location(&key)? else {
+                return Ok(None);
+            };
+            match read(location) {
+                Ok(v) => return Ok(Some(v)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && !retried => retried = true,
+                Err(error) => return Err(self.pack_error(location.0, error)),
+            }
+        }
+    }
+
+    fn pack_error(&self, pack: u32, error: std::io::Error) -> StoreError {
+        StoreError::Pack {
+            path: self.readers.path(pack),
+            error,
+        }
+    }
+
+    /// The bytes of the block named by `cid` (any CID with its multihash), if held: one
+    /// `pread` into a buffer of the block's length.
+    pub fn get(&self, cid: &Cid) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read_located(cid, |(pack, offset, len)| {
+            let mut data = pack::block_buffer(len)?;
+            self.readers.read_at(pack, offset, &mut data)?;
+            Ok(data)
+        })
+    }
+
+    /// For [`walk`]: the bytes when needed, else `Some` of none if the block is held.
+    fn get_for_walk(&self, cid: &Cid, need_bytes: bool) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.entry(&block_key(cid))? {
+            Some(entry) if need_bytes && !entry.known_leaf(cid) => self.get(cid),
+            Some(_) => Ok(Some(Vec::new())),
+            None => Ok(None),
+        }
     }
 
     /// Whether the block named by `cid` is held.
@@ -279,11 +408,9 @@ impl Store {
 
     /// The length of the block named by `cid`, if held.
     pub fn block_size(&self, cid: &Cid) -> Result<Option<usize>, StoreError> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(BLOCKS)?;
-        Ok(table
-            .get(block_key(cid).as_slice())?
-            .map(|v| v.value().len()))
+        Ok(self
+            .location(&block_key(cid))?
+            .map(|(_, _, len)| len as usize))
     }
 
     /// Stores one block in its own transaction; `true` if it was new.
@@ -311,10 +438,13 @@ impl Store {
     /// A write transaction: puts and pins in it are stored together at [`Batch::commit`], or
     /// not at all when it is dropped. One at a time: a second waits for the first to end.
     pub fn batch(&self) -> Result<Batch<'_>, StoreError> {
+        let txn = self.db.begin_write()?;
         Ok(Batch {
             store: self,
-            txn: self.db.begin_write()?,
+            packs: PackWrites::new(self),
+            txn,
             added: (0, 0),
+            scratch: Vec::new(),
         })
     }
 
@@ -332,6 +462,11 @@ impl Store {
                 _ => counts.1 += 1,
             }
         }
+        let (mut pack_files, mut pack_bytes) = (0, 0);
+        for entry in txn.open_table(PACKS)?.iter()? {
+            pack_files += 1;
+            pack_bytes += entry?.1.value().1;
+        }
         let file_bytes = std::fs::metadata(self.dir.join(DB_FILE))
             .map(|m| m.len())
             .unwrap_or(0);
@@ -340,17 +475,47 @@ impl Store {
             block_bytes: read(META_BYTES)?,
             pins: counts,
             file_bytes,
+            pack_files,
+            pack_bytes,
         })
     }
+}
+
+/// Creates the tables on first use; refuses a newer schema. Returns the schema found (this
+/// one for a new store).
+fn init_schema(db: &Database) -> Result<u64, StoreError> {
+    let txn = db.begin_write()?;
+    let version = {
+        let mut meta = txn.open_table(META)?;
+        let found = meta.get(META_SCHEMA)?.map(|v| v.value());
+        match found {
+            Some(v) if v > SCHEMA_VERSION => return Err(StoreError::NewerSchema(v)),
+            Some(v) => v,
+            None => {
+                meta.insert(META_SCHEMA, SCHEMA_VERSION)?;
+                SCHEMA_VERSION
+            }
+        }
+    };
+    txn.open_table(INDEX)?;
+    txn.open_table(PACKS)?;
+    txn.open_table(PINS)?;
+    txn.commit()?;
+    Ok(version)
 }
 
 /// A write transaction on a [`Store`] (see [`Store::batch`]); also a [`BlockStore`], so the
 /// importer writes into it directly.
 pub struct Batch<'s> {
     store: &'s Store,
+    /// Declared before `txn`: dropped first, so an uncommitted batch's pack bytes are cut
+    /// while the transaction still keeps other writers out.
+    packs: PackWrites<'s>,
     txn: WriteTransaction,
     /// Blocks and bytes added so far, written to `meta` at commit.
     added: (u64, u64),
+    /// Room for a block's links while its leaf bit is found.
+    scratch: Vec<Cid>,
 }
 
 impl std::fmt::Debug for Batch<'_> {
@@ -362,12 +527,17 @@ impl std::fmt::Debug for Batch<'_> {
 impl Batch<'_> {
     /// Puts a verified block; `true` if it was new.
     pub fn insert(&mut self, block: Block<'_>) -> Result<bool, StoreError> {
-        let mut table = self.txn.open_table(BLOCKS)?;
+        let mut table = self.txn.open_table(INDEX)?;
         let key = block_key(block.cid());
         if table.get(key.as_slice())?.is_some() {
             return Ok(false);
         }
-        table.insert(key.as_slice(), block.data())?;
+        let location = self.packs.append(&key, block.data())?;
+        let entry = IndexEntry {
+            location,
+            dag_pb_leaf: is_dag_pb_leaf(self.store.link_reader(), &block, &mut self.scratch),
+        };
+        table.insert(key.as_slice(), entry.to_value())?;
         self.added.0 += 1;
         self.added.1 += block.data().len() as u64;
         Ok(true)
@@ -375,15 +545,44 @@ impl Batch<'_> {
 
     /// Pins `cid` in this transaction (see [`Store::pin`]).
     pub fn pin(&mut self, cid: &Cid, mode: PinMode) -> Result<(), StoreError> {
-        pins::pin_in(self.store, &self.txn, cid, mode)
+        pins::pin_in(
+            self.store,
+            &self.txn,
+            cid,
+            mode,
+            |c, need_bytes| match self.entry(c)? {
+                Some(entry) if need_bytes && !entry.known_leaf(c) => self.get(c),
+                Some(_) => Ok(Some(Vec::new())),
+                None => Ok(None),
+            },
+        )
+    }
+
+    /// A block's index entry, as this transaction sees it.
+    fn entry(&self, cid: &Cid) -> Result<Option<IndexEntry>, StoreError> {
+        let table = self.txn.open_table(INDEX)?;
+        Ok(table
+            .get(block_key(cid).as_slice())?
+            .map(|v| IndexEntry::from_value(v.value())))
+    }
+
+    /// Where a block is, as this transaction sees it.
+    fn location(&self, cid: &Cid) -> Result<Option<Location>, StoreError> {
+        Ok(self.entry(cid)?.map(|e| e.location))
     }
 
     /// The bytes of a block, as this transaction sees it.
     pub fn get(&self, cid: &Cid) -> Result<Option<Vec<u8>>, StoreError> {
-        let table = self.txn.open_table(BLOCKS)?;
-        Ok(table
-            .get(block_key(cid).as_slice())?
-            .map(|v| v.value().to_vec()))
+        let Some((pack, offset, len)) = self.location(cid)? else {
+            return Ok(None);
+        };
+        self.packs.flush()?;
+        let mut data = pack::block_buffer(len).map_err(|e| self.store.pack_error(pack, e))?;
+        self.store
+            .readers
+            .read_at(pack, offset, &mut data)
+            .map_err(|e| self.store.pack_error(pack, e))?;
+        Ok(Some(data))
     }
 
     /// Stores everything put and pinned, durably; until this returns, none of it is.
@@ -395,19 +594,29 @@ impl Batch<'_> {
                 meta.insert(key, old.saturating_add(delta))?;
             }
         }
-        self.txn.commit()?;
-        Ok(())
+        self.packs.commit(self.txn)
     }
 }
 
-/// Removes blocks in `txn`, keeping the `meta` totals right. Returns (blocks, bytes) removed.
+/// Removes blocks in `txn`, keeping the `meta` totals and the packs' live bytes right.
+/// Returns (blocks, bytes) removed.
 fn remove_blocks(txn: &WriteTransaction, keys: &[Vec<u8>]) -> Result<(u64, u64), StoreError> {
-    let mut table = txn.open_table(BLOCKS)?;
+    let mut table = txn.open_table(INDEX)?;
+    let mut packs = txn.open_table(PACKS)?;
     let mut removed = (0u64, 0u64);
+    let mut dead: BTreeMap<u32, u64> = BTreeMap::new();
     for key in keys {
         if let Some(old) = table.remove(key.as_slice())? {
+            let (pack, _, len) = IndexEntry::from_value(old.value()).location;
             removed.0 += 1;
-            removed.1 += old.value().len() as u64;
+            removed.1 += u64::from(len);
+            *dead.entry(pack).or_default() += pack::record_len(key, len);
+        }
+    }
+    for (number, bytes) in dead {
+        let row = packs.get(number)?.map(|v| v.value());
+        if let Some((live, total)) = row {
+            packs.insert(number, (live.saturating_sub(bytes), total))?;
         }
     }
     let mut meta = txn.open_table(META)?;
@@ -439,8 +648,23 @@ impl BlockStore for Store {
         self.block_size(cid)
     }
 
+    /// `pread`s the block straight into `out`.
     fn read(&self, cid: &Cid, out: &mut [u8]) -> Result<Option<usize>, StoreError> {
-        copy_out(self.get(cid)?, out)
+        let mut too_short = None;
+        let read = self.read_located(cid, |(pack, offset, len)| {
+            let len = len as usize;
+            match out.get_mut(..len) {
+                Some(dst) => self.readers.read_at(pack, offset, dst).map(|()| len),
+                None => {
+                    too_short = Some(len);
+                    Ok(len)
+                }
+            }
+        })?;
+        match too_short {
+            Some(len) => Err(StoreError::OutputTooShort(len)),
+            None => Ok(read),
+        }
     }
 
     fn put(&mut self, block: Block<'_>) -> Result<(), StoreError> {
@@ -456,10 +680,7 @@ impl BlockStore for Batch<'_> {
     }
 
     fn block_len(&self, cid: &Cid) -> Result<Option<usize>, StoreError> {
-        let table = self.txn.open_table(BLOCKS)?;
-        Ok(table
-            .get(block_key(cid).as_slice())?
-            .map(|v| v.value().len()))
+        Ok(self.location(cid)?.map(|(_, _, len)| len as usize))
     }
 
     fn read(&self, cid: &Cid, out: &mut [u8]) -> Result<Option<usize>, StoreError> {

@@ -1,11 +1,18 @@
 //! Pins (direct and recursive), garbage collection and verification of a [`Store`].
 
-use super::{BLOCKS, META, META_BYTES, META_COUNT, PINS, Store, StoreError, block_key, walk};
+use super::pack::{self, PackReaders};
+use super::{
+    INDEX, IndexEntry, META, META_BYTES, META_COUNT, PACKS, PINS, Store, StoreError, block_key,
+    walk,
+};
 use redb::{ReadableTable, WriteTransaction};
 use rhizo_core::block::Block;
 use rhizo_core::cid::{Cid, codec};
 use rhizo_core::multihash::Multihash;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
 
 /// How a CID is pinned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -49,6 +56,10 @@ pub struct GcReport {
     pub removed: Vec<Cid>,
     /// Their total length.
     pub removed_bytes: u64,
+    /// Pack files compacted (live records copied to the current pack, file deleted).
+    pub packs_compacted: u64,
+    /// Bytes of pack files given back to the file system.
+    pub pack_bytes_freed: u64,
 }
 
 /// What `repo verify` found; [`VerifyReport::is_consistent`] says whether all is well.
@@ -60,8 +71,13 @@ pub struct VerifyReport {
     pub corrupt: Vec<String>,
     /// Pinned blocks (roots, or blocks of a recursive pin's DAG) that are not held.
     pub missing: Vec<Cid>,
-    /// Other problems: unreadable links, wrong totals, unknown pin values.
+    /// Other problems: unreadable links, wrong totals, unknown pin values, pack files missing
+    /// or shorter than indexed, records that are not where the index says.
     pub problems: Vec<String>,
+    /// Harmless garbage, found or removed when the store was opened: bytes past a pack's last
+    /// indexed record (a crash between a pack write and its index commit), pack files nothing
+    /// indexes. Not an inconsistency.
+    pub orphans: Vec<String>,
 }
 
 impl VerifyReport {
@@ -90,12 +106,14 @@ fn read_pins(
     Ok(pins)
 }
 
-/// Pins `cid` inside `txn`: the block must be held, and for a recursive pin its whole DAG.
+/// Pins `cid` inside `txn`: the block must be held, and for a recursive pin its whole DAG;
+/// `get` reads blocks as `txn` sees them (see [`walk`]).
 pub(super) fn pin_in(
     store: &Store,
     txn: &WriteTransaction,
     cid: &Cid,
     mode: PinMode,
+    get: impl FnMut(&Cid, bool) -> Result<Option<Vec<u8>>, StoreError>,
 ) -> Result<(), StoreError> {
     let mut pins = txn.open_table(PINS)?;
     let key = cid.to_bytes();
@@ -103,15 +121,13 @@ pub(super) fn pin_in(
     if mode == PinMode::Direct && old.and_then(PinMode::from_byte) == Some(PinMode::Recursive) {
         return Err(StoreError::AlreadyRecursive(*cid));
     }
-    let blocks = txn.open_table(BLOCKS)?;
-    let get = |c: &Cid| -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(blocks
-            .get(block_key(c).as_slice())?
-            .map(|v| v.value().to_vec()))
-    };
     match mode {
         PinMode::Direct => {
-            if get(cid)?.is_none() {
+            let held = txn
+                .open_table(INDEX)?
+                .get(block_key(cid).as_slice())?
+                .is_some();
+            if !held {
                 return Err(StoreError::NotFound(*cid));
             }
         }
@@ -178,7 +194,7 @@ impl Store {
         walk(
             self.link_reader(),
             &roots,
-            |c| self.get(c),
+            |c, need| self.get_for_walk(c, need),
             |c, _| {
                 if !roots.contains(c) {
                     found.push(*c);
@@ -190,15 +206,15 @@ impl Store {
     }
 
     /// Removes every block no pin reaches (mark from the pins, sweep the rest), in one
-    /// transaction: a crash leaves either all or none removed. Waits for imports holding
-    /// [`Store::gc_guard`]. A block whose links cannot be read stops gc before it removes
-    /// anything.
+    /// transaction: a crash leaves either all or none removed. Then compacts the packs left
+    /// mostly dead (see `compact.rs`). Waits for imports holding [`Store::gc_guard`]. A block
+    /// whose links cannot be read stops gc before it removes anything.
     pub fn gc(&self) -> Result<GcReport, StoreError> {
         let _exclusive = self.gc_lock.write().unwrap_or_else(|e| e.into_inner());
         let txn = self.db.begin_write()?;
         let doomed = {
             let pins = read_pins(&txn.open_table(PINS)?, &mut Vec::new())?;
-            let blocks = txn.open_table(BLOCKS)?;
+            let blocks = txn.open_table(INDEX)?;
             let mut live: HashSet<Vec<u8>> = HashSet::new();
             let direct: Vec<Cid> = pins
                 .iter()
@@ -211,15 +227,16 @@ impl Store {
                 .map(|(c, _)| *c)
                 .collect();
             live.extend(direct.iter().map(block_key));
-            let get = |c: &Cid| -> Result<Option<Vec<u8>>, StoreError> {
-                Ok(blocks
-                    .get(block_key(c).as_slice())?
-                    .map(|v| v.value().to_vec()))
-            };
-            walk(self.link_reader(), &recursive, get, |c, _| {
-                live.insert(block_key(c));
-                Ok(())
-            })?;
+            // No write is pending in this transaction: the committed reads see its blocks.
+            walk(
+                self.link_reader(),
+                &recursive,
+                |c, need| self.get_for_walk(c, need),
+                |c, _| {
+                    live.insert(block_key(c));
+                    Ok(())
+                },
+            )?;
             let mut doomed = Vec::new();
             for entry in blocks.iter()? {
                 let (key, _) = entry?;
@@ -236,36 +253,73 @@ impl Store {
             .filter_map(|key| Multihash::from_bytes(key).ok())
             .filter_map(|hash| Cid::new_v1(codec::RAW, hash).ok())
             .collect();
+        let (packs_compacted, pack_bytes_freed) = super::compact::compact(self)?;
         Ok(GcReport {
             removed,
             removed_bytes,
+            packs_compacted,
+            pack_bytes_freed,
         })
     }
 
-    /// Hashes every block against its key, checks that every pin's blocks are held and that
-    /// the totals match. Reads one consistent snapshot.
+    /// Hashes every block against its key (read back from its pack, its record header checked
+    /// too), checks that every pin's blocks are held, that the totals match, and that the pack
+    /// files are there with the lengths and live bytes the `packs` table says. Reads one
+    /// consistent snapshot.
     pub fn verify(&self) -> Result<VerifyReport, StoreError> {
         let txn = self.db.begin_read()?;
         let mut report = VerifyReport::default();
-        let blocks = txn.open_table(BLOCKS)?;
+        report.orphans.extend(
+            self.open_notes
+                .iter()
+                .map(|n| format!("when the store was opened: {n}")),
+        );
+        let rows: BTreeMap<u32, (u64, u64)> = txn
+            .open_table(PACKS)?
+            .iter()?
+            .map(|e| e.map(|(k, v)| (k.value(), v.value())))
+            .collect::<Result<_, _>>()?;
+        let files = check_pack_files(&self.readers, &rows, &mut report);
+        let blocks = txn.open_table(INDEX)?;
         let mut bytes = 0u64;
+        let mut live: BTreeMap<u32, u64> = BTreeMap::new();
+        let mut unreadable: BTreeMap<u32, u64> = BTreeMap::new();
+        let mut record = Vec::new();
         for entry in blocks.iter()? {
             let (key, value) = entry?;
+            let (key, (pack, offset, len)) =
+                (key.value(), IndexEntry::from_value(value.value()).location);
             report.blocks_checked += 1;
-            bytes += value.value().len() as u64;
-            let checked = Multihash::from_bytes(key.value())
-                .map_err(|e| format!("key is not a multihash ({e})"))
-                .and_then(|hash| {
-                    Cid::new_v1(codec::RAW, hash).map_err(|e| format!("key makes no CID ({e})"))
-                })
-                .and_then(|cid| {
-                    Block::verify(cid, value.value())
-                        .map(drop)
-                        .map_err(|e| format!("{cid}: {e}"))
-                });
-            if let Err(why) = checked {
+            bytes += u64::from(len);
+            *live.entry(pack).or_default() += pack::record_len(key, len);
+            let Some(file) = files.get(&pack) else {
+                *unreadable.entry(pack).or_default() += 1;
+                continue;
+            };
+            if let Err(why) = check_record(file, key, offset, len, &mut record) {
                 report.corrupt.push(why);
             }
+        }
+        for (pack, count) in unreadable {
+            report.problems.push(format!(
+                "{count} indexed blocks are in pack {}, which cannot be read",
+                pack::pack_name(pack)
+            ));
+        }
+        for (&pack, &(row_live, _)) in &rows {
+            let found = live.get(&pack).copied().unwrap_or(0);
+            if found != row_live {
+                report.problems.push(format!(
+                    "pack {} holds {found} live bytes, its row in `packs` says {row_live}",
+                    pack::pack_name(pack)
+                ));
+            }
+        }
+        if let Some(pack) = live.keys().find(|p| !rows.contains_key(p)) {
+            report.problems.push(format!(
+                "blocks are indexed in pack {}, which has no row in `packs`",
+                pack::pack_name(*pack)
+            ));
         }
         let meta = txn.open_table(META)?;
         let read =
@@ -278,15 +332,36 @@ impl Store {
             ));
         }
         let pins = read_pins(&txn.open_table(PINS)?, &mut report.problems)?;
-        for (cid, mode) in pins {
-            let get = |c: &Cid| -> Result<Option<Vec<u8>>, StoreError> {
-                Ok(blocks
-                    .get(block_key(c).as_slice())?
-                    .map(|v| v.value().to_vec()))
+        let get = |c: &Cid, need: bool| -> Result<Option<Vec<u8>>, StoreError> {
+            let Some(entry) = blocks
+                .get(block_key(c).as_slice())?
+                .map(|v| IndexEntry::from_value(v.value()))
+            else {
+                return Ok(None);
             };
+            if !need || entry.known_leaf(c) {
+                return Ok(Some(Vec::new()));
+            }
+            let (pack, offset, len) = entry.location;
+            let file = files.get(&pack).ok_or_else(|| StoreError::Pack {
+                path: self.readers.path(pack),
+                error: std::io::ErrorKind::NotFound.into(),
+            })?;
+            let mut data = pack::block_buffer(len).map_err(|error| StoreError::Pack {
+                path: self.readers.path(pack),
+                error,
+            })?;
+            file.read_exact_at(&mut data, offset)
+                .map_err(|error| StoreError::Pack {
+                    path: self.readers.path(pack),
+                    error,
+                })?;
+            Ok(Some(data))
+        };
+        for (cid, mode) in pins {
             let mut missing = Vec::new();
             let walked = match mode {
-                PinMode::Direct => get(&cid).map(|d| {
+                PinMode::Direct => get(&cid, false).map(|d| {
                     if d.is_none() {
                         missing.push(cid);
                     }
@@ -301,9 +376,107 @@ impl Store {
             match walked {
                 Ok(()) => report.missing.extend(missing),
                 Err(StoreError::Links(e)) => report.problems.push(e.to_string()),
+                Err(e @ StoreError::Pack { .. }) => report.problems.push(e.to_string()),
                 Err(e) => return Err(e),
             }
         }
         Ok(report)
     }
+}
+
+/// Opens every pack the `packs` table names (the handles keep them readable through the
+/// verify, even if gc deletes one meanwhile), checks their lengths and structure, and notes
+/// pack files nothing names. Returns the handles of the packs that could be opened.
+fn check_pack_files(
+    readers: &PackReaders,
+    rows: &BTreeMap<u32, (u64, u64)>,
+    report: &mut VerifyReport,
+) -> HashMap<u32, Arc<File>> {
+    let mut files = HashMap::new();
+    for (&number, &(_, total)) in rows {
+        let name = pack::pack_name(number);
+        let file = match readers.file(number) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                report.problems.push(format!("pack {name} is missing"));
+                continue;
+            }
+            Err(e) => {
+                report
+                    .problems
+                    .push(format!("pack {name} cannot be opened: {e}"));
+                continue;
+            }
+        };
+        match file.metadata().map(|m| m.len()) {
+            Ok(len) if len < total => report.problems.push(format!(
+                "pack {name} is {len} bytes long, but indexed up to {total}: it was cut"
+            )),
+            Ok(len) if len > total => report.orphans.push(format!(
+                "pack {name} has {} orphan bytes past its last indexed record",
+                len - total
+            )),
+            Ok(_) => {
+                if let Err(why) = pack::scan(&file, total) {
+                    report
+                        .problems
+                        .push(format!("pack {name} is broken: {why}"));
+                }
+            }
+            Err(e) => report.problems.push(format!("pack {name}: {e}")),
+        }
+        files.insert(number, file);
+    }
+    if let Ok(entries) = std::fs::read_dir(readers.dir()) {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if let Some(number) = pack::parse_pack_name(&name)
+                && !rows.contains_key(&number)
+            {
+                let len = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                report.orphans.push(format!(
+                    "pack file {name} ({len} bytes) is not indexed: the next open deletes it"
+                ));
+            }
+        }
+    }
+    files
+}
+
+/// Reads the record of the block keyed `key` whose data is at `offset` (header and data in
+/// one `pread` into `buf`), checks the header names the block and hashes the data.
+fn check_record(
+    file: &File,
+    key: &[u8],
+    offset: u64,
+    len: u32,
+    buf: &mut Vec<u8>,
+) -> Result<(), String> {
+    let hash = Multihash::from_bytes(key).map_err(|e| format!("key is not a multihash ({e})"))?;
+    let cid = Cid::new_v1(codec::RAW, hash).map_err(|e| format!("key makes no CID ({e})"))?;
+    if len as usize > rhizo_core::block::MAX_BLOCK_LEN {
+        return Err(format!(
+            "{cid}: the index gives it {len} bytes, over the block maximum"
+        ));
+    }
+    let header_len = pack::header_len(key.len());
+    let start = offset
+        .checked_sub(header_len)
+        .ok_or_else(|| format!("{cid}: its offset {offset} leaves no room for its header"))?;
+    buf.clear();
+    buf.resize(header_len as usize + len as usize, 0);
+    file.read_exact_at(buf, start)
+        .map_err(|e| format!("{cid}: reading its record at {start}: {e}"))?;
+    let (found_key, found_len, _) =
+        pack::parse_header(buf).map_err(|e| format!("{cid}: at {start}: {e}"))?;
+    if found_key != key || found_len != len {
+        return Err(format!(
+            "{cid}: the record at {start} is not this block's (its header names another)"
+        ));
+    }
+    let data = buf.get(header_len as usize..).unwrap_or_default();
+    Block::verify(cid, data)
+        .map(drop)
+        .map_err(|e| format!("{cid}: {e}"))
 }

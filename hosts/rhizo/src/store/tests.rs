@@ -190,14 +190,17 @@ fn verify_detects_a_corrupted_block_and_a_missing_pinned_one() {
     store.pin(good.cid(), PinMode::Direct).unwrap();
     assert!(store.verify().unwrap().is_consistent());
 
+    // Flip a byte of `bad` in its pack, and drop `good` from the index.
+    let (pack, offset, _) = store.location(&block_key(bad.cid())).unwrap().unwrap();
+    let path = store.readers.path(pack);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[offset as usize] ^= 0x20;
+    std::fs::write(&path, bytes).unwrap();
     let txn = store.db.begin_write().unwrap();
-    {
-        let mut table = txn.open_table(BLOCKS).unwrap();
-        table
-            .insert(block_key(bad.cid()).as_slice(), b"BAD".as_slice())
-            .unwrap();
-        table.remove(block_key(good.cid()).as_slice()).unwrap();
-    }
+    txn.open_table(INDEX)
+        .unwrap()
+        .remove(block_key(good.cid()).as_slice())
+        .unwrap();
     txn.commit().unwrap();
 
     let report = store.verify().unwrap();
@@ -205,8 +208,8 @@ fn verify_detects_a_corrupted_block_and_a_missing_pinned_one() {
     assert_eq!(report.corrupt.len(), 1, "{report:?}");
     assert!(report.corrupt[0].contains(&bad.cid().to_string()));
     assert_eq!(report.missing, vec![*good.cid()]);
-    // The totals no longer match the table either.
-    assert_eq!(report.problems.len(), 1, "{report:?}");
+    // The totals and the pack's live bytes no longer match the index either.
+    assert_eq!(report.problems.len(), 2, "{report:?}");
 }
 
 #[test]
