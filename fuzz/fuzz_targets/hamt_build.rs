@@ -9,8 +9,7 @@ use rhizo_core::block::{Block, BlockStore, MemoryBlockStore};
 use rhizo_core::cid::{Cid, Version, codec};
 use rhizo_core::multihash::Multihash;
 use rhizo_core::unixfs::{
-    DirectoryBuilder, DirectoryLister, ImportedBlock, ImportedNode, NodeInfo, NodeKind,
-    find_entry,
+    DirectoryBuilder, DirectoryLister, ImportedBlock, ImportedNode, NodeInfo, NodeKind, find_entry,
 };
 use std::collections::BTreeMap;
 
@@ -19,7 +18,11 @@ fuzz_target!(|input: &[u8]| {
         return;
     };
     let threshold = usize::from(settings >> 1) * 16;
-    let version = if settings & 1 == 0 { Version::V0 } else { Version::V1 };
+    let version = if settings & 1 == 0 {
+        Version::V0
+    } else {
+        Version::V1
+    };
     let mut builder = DirectoryBuilder::new(version).with_shard_threshold(threshold);
     let mut want = BTreeMap::new();
     // At most 64 names: each is looked up from the root, reading (and hashing) its nodes.
@@ -35,7 +38,10 @@ fuzz_target!(|input: &[u8]| {
         match builder.add(&name, node) {
             Ok(()) => {
                 assert!(valid, "{name:?} was taken");
-                assert!(want.insert(name, node.cid).is_none(), "a duplicate was taken");
+                assert!(
+                    want.insert(name, node.cid).is_none(),
+                    "a duplicate was taken"
+                );
             }
             Err(_) => assert!(!valid || want.contains_key(&name), "{name:?} was refused"),
         }

@@ -36,7 +36,9 @@ fuzz_target!(|input: &[u8]| {
     };
     let mut last = None;
     for chunk in rest.chunks(config.chunk_size) {
-        let leaf = config.make_leaf(chunk.to_vec()).expect("a chunk within chunk_size");
+        let leaf = config
+            .make_leaf(chunk.to_vec())
+            .expect("a chunk within chunk_size");
         sink(leaf.block()).unwrap();
         importer.push_leaf(leaf.node()).expect("leaves in order");
         importer.drain_blocks(&mut sink).unwrap();
