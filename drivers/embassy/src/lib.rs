@@ -11,7 +11,8 @@
 //! loop {
 //!     drain poll_transmit -> socket.write, poll_event -> handler.on_event, handler.poll,
 //!         until none has anything
-//!     wait for: socket readable (-> handle_input) | poll_timeout (-> handle_timeout)
+//!     wait for: socket readable (-> receive_buffer + handle_received, or rx + handle_input)
+//!             | poll_timeout (-> handle_timeout)
 //!             | handler.wake() (-> handler.poll on the next round)
 //! }
 //! ```
@@ -76,8 +77,11 @@ impl<P: CryptoProvider, S: ConnectionStorage, I: Borrow<NoiseIdentity>> EventHan
 /// The byte buffers the driver moves data through, owned by the caller.
 #[derive(Debug)]
 pub struct Buffers<'a> {
-    /// Bytes read from the socket and not yet taken by the connection. A few hundred bytes
-    /// work; 1-2 KiB reads a TCP segment at once.
+    /// Bytes read from the socket and not yet taken by the connection, when the socket cannot
+    /// be read straight into the connection's frame buffer
+    /// ([`Connection::receive_buffer`]: a fixed-storage connection always can, so a few dozen
+    /// bytes do; a heap connection reads here until a transfer grows its buffer, and 1-2 KiB
+    /// reads a TCP segment at once).
     pub rx: &'a mut [u8],
     /// Where `poll_transmit` writes: each call fills it with whole sealed Noise frames, so a
     /// larger buffer means fewer, larger frames (at least 256 bytes).
@@ -178,6 +182,25 @@ where
             )
             .await;
             conn.handle_timeout(now()).map_err(DriveError::Connection)?;
+            continue;
+        }
+        if filled == 0
+            && let Some(room) = conn.receive_buffer()
+        {
+            // Straight into the connection's frame buffer: no copy through `rx`.
+            let read = select(socket.read(room), Timer::at(deadline));
+            let woke = select(read, handler.wake()).await;
+            match woke {
+                Either::Second(()) => {}
+                Either::First(Either::First(Ok(0))) => return Err(DriveError::Eof),
+                Either::First(Either::First(Ok(n))) => conn
+                    .handle_received(now(), n)
+                    .map_err(DriveError::Connection)?,
+                Either::First(Either::First(Err(e))) => return Err(DriveError::Socket(e)),
+                Either::First(Either::Second(())) => {
+                    conn.handle_timeout(now()).map_err(DriveError::Connection)?
+                }
+            }
             continue;
         }
         let read = select(socket.read(&mut rx[filled..]), Timer::at(deadline));

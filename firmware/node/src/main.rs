@@ -84,8 +84,10 @@ type NodeConnection = Connection<Portable, Storage, &'static NoiseIdentity>;
 /// TCP socket buffers per connection.
 const SOCKET_RX: usize = 1024;
 const SOCKET_TX: usize = 1024;
-/// The driver's read chunk and transmit buffers per connection.
-const DRIVER_RX: usize = 512;
+/// The driver's read chunk and transmit buffers per connection. The socket is read straight
+/// into the connection's frame buffer (a fixed-storage connection always offers one), so the
+/// read chunk is only the driver's fallback.
+const DRIVER_RX: usize = 64;
 const DRIVER_TX: usize = 1024;
 
 static IDENTITY: StaticCell<NoiseIdentity> = StaticCell::new();
