@@ -7,8 +7,9 @@
 //!    in this process (one runtime, 2 workers), once "pinned": server and client in two
 //!    processes of this binary, on cores 1 and 0 (`taskset`), each on a one-thread runtime,
 //!    with the CPU seconds each process used per GB moved.
-//! 2. Dials per second: `RHIZO_BENCH_DIALS` (default 200) sequential full dials (TCP,
-//!    multistream, Noise, yamux) each followed by one ping and a close.
+//! 2. Dials per second: `RHIZO_BENCH_DIALS` (default 1000) sequential full dials (TCP,
+//!    multistream, Noise, yamux) each followed by one ping and a close, measured before the
+//!    perf runs.
 //! 3. Server memory per idle connection: a server process alone (this binary again, with
 //!    `RHIZO_BENCH_MODE`) measures its resident set before and after `RHIZO_BENCH_IDLE`
 //!    (default 1000, as the issue asks) connections from a client process of the same
@@ -171,7 +172,7 @@ struct Row {
 fn compare(idle: usize) {
     let bytes = env_u64("RHIZO_BENCH_BYTES", 256 << 20);
     let runs = env_u64("RHIZO_BENCH_RUNS", 3) as usize;
-    let dials = env_u64("RHIZO_BENCH_DIALS", 200) as usize;
+    let dials = env_u64("RHIZO_BENCH_DIALS", 1000) as usize;
     let rt = runtime();
 
     eprintln!("ceilings ...");
@@ -185,6 +186,11 @@ fn compare(idle: usize) {
     let limit = |c: f64| 1.0 / (1.0 / c + 1.0 / t);
     let (l_native, l_portable) = (limit(c_native), limit(c_portable));
 
+    // Dials first: after gigabytes of perf traffic both implementations dial slower and the
+    // ratio moves more (a few hundred dials take well under a second).
+    eprintln!("dials, {dials} ...");
+    let rhizo_dials = rt.block_on(rhizo_dials(dials));
+    let libp2p_dials = rt.block_on(libp2p_dials(dials));
     eprintln!("perf, {bytes} bytes each way, {runs} runs ...");
     let rhizo_perf = rt.block_on(rhizo_perf(bytes, runs));
     let libp2p_perf = rt.block_on(libp2p_perf(bytes, runs));
@@ -206,9 +212,6 @@ fn compare(idle: usize) {
         ((Vec::new(), none), (Vec::new(), none))
     };
     let moved_gb = (2 * bytes * runs as u64) as f64 / 1e9;
-    eprintln!("dials, {dials} ...");
-    let rhizo_dials = rt.block_on(rhizo_dials(dials));
-    let libp2p_dials = rt.block_on(libp2p_dials(dials));
     eprintln!("memory, {idle} idle connections ...");
     let rhizo_mem = memory_in_child("mem-rhizo", idle);
     let libp2p_mem = memory_in_child("mem-libp2p", idle);
