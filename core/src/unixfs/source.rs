@@ -12,6 +12,20 @@ pub trait BlockSource {
     /// Copies the block named by `cid` into `out`; returns its length, or `None` when the
     /// block is not available.
     fn read_block(&mut self, cid: &Cid, out: &mut [u8]) -> Result<Option<usize>, Self::Error>;
+
+    /// Whether every block this source returns was checked against its CID when it was
+    /// stored, so a walk need not hash it again. `false` (the default): every block read is
+    /// hashed and compared with its CID before it is used.
+    ///
+    /// # Q&A
+    /// *Is trusting a store safe?* A [`BlockStore`] only ever takes [`Block`]s, whose bytes
+    /// were proven to hash to their CID; what it can still get wrong is the disk under it,
+    /// which kubo does not check on reads either (`HashOnRead` is off by default) and which a
+    /// repo check (`rhizo repo verify`) finds. A source of bytes from anywhere else (a
+    /// network, a callback) keeps the default.
+    fn verified_on_store(&self) -> bool {
+        false
+    }
 }
 
 impl<S: BlockStore + ?Sized> BlockSource for &S {
@@ -20,6 +34,10 @@ impl<S: BlockStore + ?Sized> BlockSource for &S {
     fn read_block(&mut self, cid: &Cid, out: &mut [u8]) -> Result<Option<usize>, S::Error> {
         self.read(cid, out)
     }
+
+    fn verified_on_store(&self) -> bool {
+        true
+    }
 }
 
 impl<T: BlockSource + ?Sized> BlockSource for &mut T {
@@ -27,6 +45,10 @@ impl<T: BlockSource + ?Sized> BlockSource for &mut T {
 
     fn read_block(&mut self, cid: &Cid, out: &mut [u8]) -> Result<Option<usize>, T::Error> {
         (**self).read_block(cid, out)
+    }
+
+    fn verified_on_store(&self) -> bool {
+        (**self).verified_on_store()
     }
 }
 
@@ -59,8 +81,9 @@ pub(crate) enum LoadError<E> {
     BufferTooSmall(Cid),
 }
 
-/// Loads the block `cid` into `buf` and checks it against the CID; an identity CID's block is
-/// its digest. Returns the block's length.
+/// Loads the block `cid` into `buf` and checks it against the CID (unless the source vouches
+/// for its blocks: [`BlockSource::verified_on_store`]); an identity CID's block is its digest.
+/// Returns the block's length.
 pub(crate) fn load<S: BlockSource>(
     source: &mut S,
     cid: &Cid,
@@ -82,6 +105,8 @@ pub(crate) fn load<S: BlockSource>(
     if len > MAX_BLOCK_LEN {
         return Err(LoadError::Invalid(*cid, BlockError::TooLarge(len)));
     }
-    Block::verify(*cid, bytes).map_err(|e| LoadError::Invalid(*cid, e))?;
+    if !source.verified_on_store() {
+        Block::verify(*cid, bytes).map_err(|e| LoadError::Invalid(*cid, e))?;
+    }
     Ok(len)
 }

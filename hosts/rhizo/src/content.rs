@@ -323,6 +323,12 @@ impl BlockSource for Source<'_> {
         dst.copy_from_slice(&data);
         Ok(Some(data.len()))
     }
+
+    /// The store takes only blocks proven against their CIDs (Bitswap's are checked by the
+    /// engine before they are stored), so exports do not hash them a second time.
+    fn verified_on_store(&self) -> bool {
+        true
+    }
 }
 
 /// What an export writes to: a byte stream (`cat`), a tar archive (`get` over the API), the

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use rhizo_core::cid::Cid;
 use rhizo_core::unixfs::NodeKind;
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +27,8 @@ const STREAM_QUEUE: usize = 16;
 const MAX_SYMLINK_TARGET: usize = 64 * 1024;
 /// Wants the prefetch keeps in flight.
 const PREFETCH_WINDOW: usize = 32;
+/// CIDs the prefetch keeps waiting at most (about 100 bytes each).
+const PREFETCH_QUEUE: usize = 65_536;
 
 /// The CID a `cat`/`get` argument names and the name of its output: a CID (named by
 /// itself), or a path `CID/a/b`, `/ipfs/CID/a/b` (named by its last name, as kubo), resolved
@@ -87,10 +89,12 @@ impl Write for ChannelWriter {
 }
 
 /// Fetches the DAG under `root` into the store, `PREFETCH_WINDOW` blocks at a time, so an
-/// export finds its blocks local. Best effort: failures are left to the export.
+/// export finds its blocks local. Best effort: failures are left to the export, and so are
+/// links past the first [`PREFETCH_QUEUE`] waiting (a huge DAG is prefetched in part, never
+/// held in memory whole). A block linked twice may be asked for twice: the exchange answers
+/// the second at once.
 pub async fn prefetch(exchange: Exchange, store: Arc<Store>, root: Cid, timeout: Duration) {
     let mut queue = VecDeque::from([root]);
-    let mut seen = HashSet::from([root]);
     let mut inflight = JoinSet::new();
     loop {
         while inflight.len() < PREFETCH_WINDOW
@@ -99,6 +103,10 @@ pub async fn prefetch(exchange: Exchange, store: Arc<Store>, root: Cid, timeout:
             let (exchange, store) = (exchange.clone(), Arc::clone(&store));
             inflight.spawn(async move {
                 exchange.fetch(cid, timeout).await.ok()?;
+                if !CodecLinks.may_link(&cid) {
+                    // A raw leaf: nothing to read back.
+                    return Some(Vec::new());
+                }
                 let data = tokio::task::spawn_blocking(move || store.get(&cid))
                     .await
                     .ok()?
@@ -112,11 +120,8 @@ pub async fn prefetch(exchange: Exchange, store: Arc<Store>, root: Cid, timeout:
             return;
         };
         if let Ok(Some(links)) = done {
-            for link in links {
-                if seen.insert(link) {
-                    queue.push_back(link);
-                }
-            }
+            let room = PREFETCH_QUEUE.saturating_sub(queue.len());
+            queue.extend(links.into_iter().take(room));
         }
     }
 }
