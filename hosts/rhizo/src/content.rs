@@ -19,7 +19,7 @@
 use crate::api::ops::{OpError, OpResult};
 use crate::exchange::Exchange;
 use crate::import_pipeline;
-use crate::store::{Batch, PinMode, Store};
+use crate::store::{Batch, PinMode, Store, WrittenBlock};
 use rhizo_core::block::{Block, MAX_BLOCK_LEN};
 use rhizo_core::cid::{Cid, Version};
 use rhizo_core::unixfs::symlink::{symlink_node, target_stays_inside};
@@ -124,15 +124,20 @@ impl<'s> Import<'s> {
     fn put(&mut self, block: &ImportedBlock) -> OpResult<()> {
         let checked = Block::verify(block.cid, &block.data)
             .map_err(|e| OpError::server(format!("the importer made a bad block: {e}")))?;
-        self.put_block(checked)
+        self.put_block(checked, None)
     }
 
-    fn put_block(&mut self, block: Block<'_>) -> OpResult<()> {
+    /// Stores `block` in the open batch, or only indexes it when a worker wrote it (`written`),
+    /// committing every [`BATCH_BYTES`].
+    fn put_block(&mut self, block: Block<'_>, written: Option<WrittenBlock>) -> OpResult<()> {
         let batch = match &mut self.batch {
             Some(b) => b,
             None => self.batch.insert(self.store.batch()?),
         };
-        batch.insert(block)?;
+        match written {
+            Some(written) => batch.insert_written(written)?,
+            None => batch.insert(block)?,
+        };
         self.batch_bytes += block.data().len();
         if self.batch_bytes >= BATCH_BYTES {
             self.batch_bytes = 0;
@@ -151,7 +156,8 @@ impl<'s> Import<'s> {
 
     /// Imports one file from `reader`; `path` is its name, `/`-separated under a directory
     /// being added. `progress` hears the bytes read so far. Files of three chunks or more
-    /// are hashed on several cores ([`crate::import_pipeline`]).
+    /// are hashed, and their leaves written into the packs, on several cores
+    /// ([`crate::import_pipeline`]).
     pub fn file(
         &mut self,
         path: &str,
@@ -159,12 +165,15 @@ impl<'s> Import<'s> {
         progress: &mut dyn FnMut(u64),
     ) -> OpResult<ImportedNode> {
         let config = self.config;
+        // Used under the gc guard this import holds, as `PackWriter` asks.
+        let writer = self.store.pack_writer();
         let node = import_pipeline::import_file(
             config,
             import_pipeline::workers(),
             (path, reader),
             progress,
-            &mut |b| self.put_block(b),
+            &writer,
+            &mut |b, written| self.put_block(b, written),
         )?;
         self.entries.push(entry(path, &node));
         if path.contains('/') || self.tree.is_some() {

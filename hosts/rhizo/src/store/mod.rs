@@ -66,16 +66,20 @@
 
 mod compact;
 mod dag;
+mod located;
 mod migrate;
 mod pack;
 mod pins;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_located;
+#[cfg(test)]
 mod tests_pack;
 mod writes;
 
 pub use dag::{CodecLinks, LinkError, LinkReader, walk};
+pub use located::{PackWriter, WrittenBlock};
 pub use pack::{FILE_MAGIC, PACK_DIR, PACK_LIMIT};
 pub use pins::{GcReport, PinMode, VerifyReport};
 
