@@ -370,7 +370,8 @@ impl Unsynced {
     }
 }
 
-/// The one writer of pack files; see the module documentation.
+/// The owner of the packs' end: appends, and reservations for other threads; see the module
+/// documentation.
 #[derive(Debug)]
 pub struct Appender {
     dir: PathBuf,
