@@ -425,7 +425,7 @@ mod tests {
             if Some(n) == self.fail_at {
                 return Err(OpError::server("pack full"));
             }
-            if n % self.skip == 0 {
+            if n.is_multiple_of(self.skip) {
                 return Ok(None);
             }
             Ok(Some((*block.cid(), block.data().to_vec())))
