@@ -27,9 +27,10 @@
 //! thread start.
 //!
 //! # Errors
-//! A read or store error stops the pipeline: the workers see the stop flag or the closed
-//! channel and return, the scope joins them, and the first error is returned. No thread
-//! outlives the call.
+//! A read, write or store error stops the pipeline: the workers see the stop flag or the
+//! closed channel and return, the scope joins them, and the first error is returned. No thread
+//! outlives the call. Tokens of leaves written but not yet handed to `put` are dropped: with
+//! the pack store, their records are garbage that no index names (see `store/located.rs`).
 //!
 //! # Q&A
 //! *Why `std::sync::mpsc` rather than crossbeam-channel?* crossbeam-channel is not a dependency
