@@ -1,15 +1,20 @@
-//! One file into blocks on several cores: the calling thread reads chunks and stores blocks,
-//! hashing workers make the leaves in between.
+//! One file into blocks on several cores: the calling thread reads chunks and indexes blocks,
+//! workers make the leaves and write them into the store in between.
 //!
 //! # Shape
 //! ```text
-//! reader -> [calling thread: fill chunk] -(seq, chunk)-> sync_channel -> N workers: make_leaf
-//!        <- [calling thread: reorder by seq, store leaf, push_leaf, store parents] <-(seq, leaf)-
+//! reader -> [calling thread: fill chunk] -(seq, chunk)-> sync_channel -> N workers:
+//!                                                   make_leaf, LeafWriter::write (the pack)
+//!        <- [calling thread: reorder by seq, index leaf, push_leaf, store parents]
+//!                                                   <-(seq, leaf, written)-
 //! ```
 //! Leaves do not depend on each other ([`ImporterConfig::make_leaf`]); only their order does,
 //! and the tree builder ([`FileImporter::push_leaf`]) takes them back in order. Reading,
-//! hashing and storing overlap: while the calling thread copies the next chunk in or commits
-//! a store batch, the workers hash the chunks queued before.
+//! hashing and writing overlap: while the calling thread copies the next chunk in or commits
+//! a store batch, the workers hash and write the chunks queued before. A worker's write hands
+//! back a token ([`LeafWriter::Written`]) that the calling thread gives to `put` with the
+//! leaf, in order, to index it; parents (small) and leaves the writer leaves to the calling
+//! thread go to `put` alone.
 //!
 //! # Bounds
 //! At most [`in_flight`]`(N)` = 2N + 2 chunks are between the reader and the store (queued,
@@ -22,9 +27,10 @@
 //! thread start.
 //!
 //! # Errors
-//! A read or store error stops the pipeline: the workers see the stop flag or the closed
-//! channel and return, the scope joins them, and the first error is returned. No thread
-//! outlives the call.
+//! A read, write or store error stops the pipeline: the workers see the stop flag or the
+//! closed channel and return, the scope joins them, and the first error is returned. No thread
+//! outlives the call. Tokens of leaves written but not yet handed to `put` are dropped: with
+//! the pack store, their records are garbage that no index names (see `store/located.rs`).
 //!
 //! # Q&A
 //! *Why `std::sync::mpsc` rather than crossbeam-channel?* crossbeam-channel is not a dependency
@@ -34,12 +40,11 @@
 //! worker holds it only while waiting for the next chunk, and a chunk takes far longer to hash
 //! (~0.3 ms for 256 KiB) than the lock to pass on.
 //!
-//! *Why does the calling thread store, rather than a store thread?* Storing happens in order
-//! through the caller's `put` (the `Import`'s open batch), which a store thread would need to
-//! be `Send`; reading is cheap (a copy out of the page cache), so one thread does both and the
-//! workers take the hashing. With the redb store the calling thread is the bottleneck (its
-//! inserts, commits and the pin's walk take ~70 % of an add's CPU, hashing ~15 %); a store
-//! thread is the next step once the store costs less than that.
+//! *Why do the workers write the leaves?* With pack files, writing a leaf (a `pwrite` into the
+//! page cache) costs about as much CPU as reading it, and the calling thread did both and all
+//! the indexing: it was the bottleneck while the hashing was spread over the workers. Only the
+//! index stays on the calling thread, in order, through the caller's `put` (the `Import`'s
+//! open batch, one redb write transaction, which is not `Send`).
 
 use crate::api::ops::{OpError, OpResult};
 use rhizo_core::block::Block;
@@ -77,15 +82,52 @@ pub fn in_flight(workers: usize) -> usize {
     2 * workers + 2
 }
 
-/// Imports the file `reader` holds (named `path` in errors) with `workers` hashing workers,
-/// handing every block to `put` (each leaf before the parents it completes, parents in the
-/// importer's order) and the bytes read so far to `progress`. Returns the root.
-pub fn import_file(
+/// Writes leaves into the store from the workers; the calling thread indexes what it hands
+/// back.
+pub trait LeafWriter: Sync {
+    /// What a write hands back, to be given to `put` with its leaf.
+    type Written: Send;
+
+    /// Writes the leaf `block` into the store, or leaves it to `put` on the calling thread
+    /// (`None`: the store holds it already, say).
+    fn write(&self, block: Block<'_>) -> OpResult<Option<Self::Written>>;
+}
+
+/// A [`LeafWriter`] that writes nothing: `put` stores every block.
+#[derive(Clone, Copy, Debug)]
+pub struct PutOnly;
+
+impl LeafWriter for PutOnly {
+    type Written = std::convert::Infallible;
+
+    fn write(&self, _block: Block<'_>) -> OpResult<Option<Self::Written>> {
+        Ok(None)
+    }
+}
+
+impl LeafWriter for crate::store::PackWriter<'_> {
+    type Written = crate::store::WrittenBlock;
+
+    fn write(&self, block: Block<'_>) -> OpResult<Option<Self::Written>> {
+        Ok(crate::store::PackWriter::write(self, block)?)
+    }
+}
+
+/// What `import_file` hands a block to: with the token of its write when a worker wrote it.
+pub type Put<'p, W> = dyn FnMut(Block<'_>, Option<W>) -> OpResult<()> + 'p;
+
+/// Imports the file `reader` holds (named `path` in errors) with `workers` workers, which
+/// make the leaves and write them with `writer`, handing every block to `put` (each leaf
+/// before the parents it completes, parents in the importer's order; a leaf with its write's
+/// token) and the bytes read so far to `progress`. Returns the root. Without workers (one core,
+/// files under three chunks), `writer` is not used.
+pub fn import_file<W: LeafWriter>(
     config: ImporterConfig,
     workers: usize,
     (path, reader): (&str, &mut dyn Read),
     progress: &mut dyn FnMut(u64),
-    put: &mut dyn FnMut(Block<'_>) -> OpResult<()>,
+    writer: &W,
+    put: &mut Put<'_, W::Written>,
 ) -> OpResult<ImportedNode> {
     let mut importer = FileImporter::new(config).map_err(|e| OpError::client(e.to_string()))?;
     let mut chunks = ChunkReader {
@@ -110,17 +152,23 @@ pub fn import_file(
     if workers <= 1 || chunks.end {
         for chunk in first {
             let leaf = make_leaf(&config, chunk)?;
-            chunks.recycle(store.take(leaf)?);
+            chunks.recycle(store.take(leaf, None)?);
         }
         while let Some(chunk) = chunks.next(progress)? {
             let leaf = make_leaf(&config, chunk)?;
-            chunks.recycle(store.take(leaf)?);
+            chunks.recycle(store.take(leaf, None)?);
         }
     } else {
-        parallel(config, workers, first, &mut chunks, progress, &mut store)?;
+        parallel(
+            (config, workers, writer),
+            first,
+            &mut chunks,
+            progress,
+            &mut store,
+        )?;
     }
     let root = importer.finish();
-    importer.drain_blocks(&mut |b| put(b))?;
+    importer.drain_blocks(&mut |b| put(b, None))?;
     Ok(root)
 }
 
@@ -196,58 +244,62 @@ impl ChunkReader<'_> {
 }
 
 /// Where finished leaves go, in order: the store, then the tree builder.
-struct LeafStore<'a> {
+struct LeafStore<'a, 'p, W> {
     importer: &'a mut FileImporter,
-    put: &'a mut dyn FnMut(Block<'_>) -> OpResult<()>,
+    put: &'a mut Put<'p, W>,
 }
 
-impl LeafStore<'_> {
-    /// Stores the next leaf and the parents it completes; gives its buffer back.
-    fn take(&mut self, leaf: FileLeaf) -> OpResult<Vec<u8>> {
-        (self.put)(leaf.block())?;
+impl<W> LeafStore<'_, '_, W> {
+    /// Stores (or indexes, when `written`) the next leaf and the parents it completes; gives
+    /// its buffer back.
+    fn take(&mut self, leaf: FileLeaf, written: Option<W>) -> OpResult<Vec<u8>> {
+        (self.put)(leaf.block(), written)?;
         self.importer
             .push_leaf(leaf.node())
             .map_err(|e| OpError::server(format!("the importer refused a leaf: {e}")))?;
         let put = &mut *self.put;
-        self.importer.drain_blocks(&mut |b| put(b))?;
+        self.importer.drain_blocks(&mut |b| put(b, None))?;
         Ok(leaf.into_data())
     }
 }
 
+/// A worker's answer for chunk `seq`: its leaf, and the token of its write if it wrote it.
+type Made<W> = (u64, OpResult<(FileLeaf, Option<W>)>);
+
 /// The pipeline proper, once the file is known to have at least three chunks.
-fn parallel(
-    config: ImporterConfig,
-    workers: usize,
+fn parallel<W: LeafWriter>(
+    (config, workers, writer): (ImporterConfig, usize, &W),
     mut first: VecDeque<Vec<u8>>,
     chunks: &mut ChunkReader<'_>,
     progress: &mut dyn FnMut(u64),
-    store: &mut LeafStore<'_>,
+    store: &mut LeafStore<'_, '_, W::Written>,
 ) -> OpResult<()> {
     let limit = in_flight(workers);
     let (work_tx, work_rx) = sync_channel::<(u64, Vec<u8>)>(limit);
     let work_rx = Mutex::new(work_rx);
     let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {
-        let (done_tx, done_rx) = channel::<(u64, OpResult<FileLeaf>)>();
+        let (done_tx, done_rx) = channel::<Made<W::Written>>();
         for _ in 0..workers {
             let done_tx = done_tx.clone();
             let (work_rx, stop) = (&work_rx, &stop);
-            scope.spawn(move || hash_chunks(&config, work_rx, stop, &done_tx));
+            scope.spawn(move || make_leaves(&config, writer, work_rx, stop, &done_tx));
         }
         drop(done_tx);
         let result = (|| {
             let mut sent = 0u64;
             let mut stored = 0u64;
             // `waiting[i]` is the leaf of chunk `stored + i`, once made.
-            let mut waiting: VecDeque<Option<FileLeaf>> = VecDeque::with_capacity(limit);
+            let mut waiting = VecDeque::with_capacity(limit);
             loop {
                 while let Ok(done) = done_rx.try_recv() {
                     place(&mut waiting, stored, done)?;
                 }
                 while let Some(Some(_)) = waiting.front() {
-                    let leaf = waiting.pop_front().flatten().expect("checked just above");
+                    let (leaf, written) =
+                        waiting.pop_front().flatten().expect("checked just above");
                     stored += 1;
-                    chunks.recycle(store.take(leaf)?);
+                    chunks.recycle(store.take(leaf, written)?);
                 }
                 if sent - stored < limit as u64 {
                     let chunk = match first.pop_front() {
@@ -279,10 +331,10 @@ fn parallel(
 }
 
 /// Puts a worker's leaf at its place in the reorder buffer.
-fn place(
-    waiting: &mut VecDeque<Option<FileLeaf>>,
+fn place<W>(
+    waiting: &mut VecDeque<Option<(FileLeaf, Option<W>)>>,
     stored: u64,
-    (seq, leaf): (u64, OpResult<FileLeaf>),
+    (seq, leaf): Made<W>,
 ) -> OpResult<()> {
     let at = usize::try_from(seq - stored).expect("in flight chunks are bounded by `limit`");
     if waiting.len() <= at {
@@ -292,13 +344,14 @@ fn place(
     Ok(())
 }
 
-/// A worker: makes the leaf of each chunk it receives until the channel closes or the import
-/// stops.
-fn hash_chunks(
+/// A worker: makes the leaf of each chunk it receives and writes it with `writer`, until the
+/// channel closes or the import stops.
+fn make_leaves<W: LeafWriter>(
     config: &ImporterConfig,
+    writer: &W,
     work: &Mutex<Receiver<(u64, Vec<u8>)>>,
     stop: &AtomicBool,
-    done: &std::sync::mpsc::Sender<(u64, OpResult<FileLeaf>)>,
+    done: &std::sync::mpsc::Sender<Made<W::Written>>,
 ) {
     loop {
         // Nothing panics while holding the lock; were it poisoned, the receiver is still fine.
@@ -307,7 +360,11 @@ fn hash_chunks(
         if stop.load(Ordering::Relaxed) {
             return;
         }
-        if done.send((seq, make_leaf(config, chunk))).is_err() {
+        let made = make_leaf(config, chunk).and_then(|leaf| {
+            let written = writer.write(leaf.block())?;
+            Ok((leaf, written))
+        });
+        if done.send((seq, made)).is_err() {
             return;
         }
     }
@@ -353,11 +410,52 @@ mod tests {
         (root, blocks)
     }
 
+    /// "Writes" a leaf by copying it, so that `put` can check it gets the token of its own
+    /// leaf; refuses every `skip`th leaf (left to `put`), and fails at write `fail_at`.
+    struct CopyWriter {
+        skip: usize,
+        fail_at: Option<usize>,
+        writes: std::sync::atomic::AtomicUsize,
+    }
+
+    impl LeafWriter for CopyWriter {
+        type Written = (Cid, Vec<u8>);
+
+        fn write(&self, block: Block<'_>) -> OpResult<Option<Self::Written>> {
+            let n = self.writes.fetch_add(1, Ordering::Relaxed);
+            if Some(n) == self.fail_at {
+                return Err(OpError::server("pack full"));
+            }
+            if n.is_multiple_of(self.skip) {
+                return Ok(None);
+            }
+            Ok(Some((*block.cid(), block.data().to_vec())))
+        }
+    }
+
+    fn copy_writer(fail_at: Option<usize>) -> CopyWriter {
+        CopyWriter {
+            skip: 3,
+            fail_at,
+            writes: 0.into(),
+        }
+    }
+
     fn run(
         config: ImporterConfig,
         workers: usize,
         reader: &mut dyn Read,
         fail_put_at: Option<usize>,
+    ) -> (OpResult<ImportedNode>, Blocks, u64) {
+        run_with(config, workers, reader, fail_put_at, &copy_writer(None))
+    }
+
+    fn run_with(
+        config: ImporterConfig,
+        workers: usize,
+        reader: &mut dyn Read,
+        fail_put_at: Option<usize>,
+        writer: &CopyWriter,
     ) -> (OpResult<ImportedNode>, Blocks, u64) {
         let mut blocks = Vec::new();
         let mut last_progress = 0;
@@ -366,9 +464,13 @@ mod tests {
             workers,
             ("f", reader),
             &mut |n| last_progress = n,
-            &mut |b| {
+            writer,
+            &mut |b, written| {
                 if Some(blocks.len()) == fail_put_at {
                     return Err(OpError::server("store full"));
+                }
+                if let Some(written) = written {
+                    assert_eq!(written, (*b.cid(), b.data().to_vec()), "a leaf's own token");
                 }
                 blocks.push((*b.cid(), b.data().to_vec()));
                 Ok(())
@@ -459,6 +561,13 @@ mod tests {
                 let (got, blocks, _) = run(config, workers, &mut &bytes[..], Some(fail_put_at));
                 assert!(got.unwrap_err().to_string().contains("store full"));
                 assert_eq!(blocks.len(), fail_put_at);
+            }
+            if workers > 1 {
+                for fail_at in [0, 2, 50] {
+                    let writer = copy_writer(Some(fail_at));
+                    let (got, _, _) = run_with(config, workers, &mut &bytes[..], None, &writer);
+                    assert!(got.unwrap_err().to_string().contains("pack full"));
+                }
             }
         }
     }

@@ -132,7 +132,7 @@ fn add_half_then_kill(repo: &Path, data: &[u8]) {
 #[test]
 fn add_killed_midway_leaves_a_consistent_repo_and_can_be_redone() {
     let work = tempfile::tempdir().unwrap();
-    let data = random_bytes(51, 64 * MIB);
+    let data = random_bytes(51, 192 * MIB);
     let file = work.path().join("big.bin");
     std::fs::write(&file, &data).unwrap();
     let expected = reference_cid(work.path(), &file);
@@ -140,7 +140,8 @@ fn add_killed_midway_leaves_a_consistent_repo_and_can_be_redone() {
     ok(&repo, &["repo", "stat"]);
 
     // `add -` reads stdin: the test feeds half the file, so the command is surely midway
-    // (it has committed several 8 MiB batches and cannot have finished) when it is killed.
+    // (it has committed a 64 MiB batch, `BATCH_BYTES`, and cannot have finished) when it is
+    // killed.
     add_half_then_kill(&repo, &data);
 
     assert_consistent(&repo);
@@ -166,7 +167,7 @@ fn add_killed_midway_leaves_a_consistent_repo_and_can_be_redone() {
 #[test]
 fn add_killed_midway_then_gc_removes_its_blocks() {
     let work = tempfile::tempdir().unwrap();
-    let data = random_bytes(52, 32 * MIB);
+    let data = random_bytes(52, 160 * MIB);
     let repo = work.path().join("repo");
     // An empty file, pinned: gc must keep it.
     ok(&repo, &["add", "-Q", "-"]);

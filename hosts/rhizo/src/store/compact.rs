@@ -11,7 +11,8 @@
 //! # Q&A
 //! *Why copy into the current pack rather than rewrite a pack in place?* Records never move
 //! inside a file, so a reader holding an older snapshot's location (and the pack's handle)
-//! still reads the right bytes, and the one appender stays the only writer.
+//! still reads the right bytes, and the appender stays the only writer (no import's workers
+//! reserve room meanwhile: imports hold the gc lock shared, gc holds it exclusively).
 
 use super::pack::{self, Appender, FILE_HEADER_LEN};
 use super::{INDEX, IndexEntry, PACKS, PackWrites, Store, StoreError};

@@ -17,13 +17,19 @@
 //! Writes go in transactions: [`Store::batch`] gives one ([`Batch`], itself a
 //! [`BlockStore`]) in which an importer puts many blocks and commits once. A block is one
 //! buffered (or, for a large block, vectored) `write` to the current pack and a 16-byte insert
-//! into the index. [`Batch::commit`] first makes the pack bytes durable (`fdatasync` of the
+//! into the index. The leaves of a large file are written by the import's workers instead,
+//! several at once, into room reserved at the packs' end ([`PackWriter`], `located.rs`); the
+//! batch only indexes what they hand back ([`Batch::insert_written`]). [`Batch::commit`] first
+//! makes the pack bytes durable (`fdatasync` of the
 //! packs written, and of the directory when a pack was created), then commits the redb
 //! transaction, so the index never points at bytes that are not on disk. A process killed
 //! before the redb commit leaves the index as it was before the batch, never half-written;
 //! the pack bytes it wrote past the last indexed record are garbage, which the next
-//! [`Store::open`] cuts off (a batch dropped without commit cuts its own at once). An
-//! importer commits every few MiB (bounded transactions), then pins the root in the last
+//! [`Store::open`] cuts off (a batch dropped without commit cuts its own at once, unless
+//! workers reserved room since it began). Records written by workers but never indexed may
+//! also lie between indexed records: `repo verify` counts them as harmless orphans, and gc's
+//! compaction drops them with the dead records of their pack. An
+//! importer commits every 64 MiB (bounded transactions), then pins the root in the last
 //! one: after a crash, at worst some unpinned blocks remain, which `repo gc` removes, and the
 //! import can simply be redone.
 //!
@@ -66,16 +72,20 @@
 
 mod compact;
 mod dag;
+mod located;
 mod migrate;
 mod pack;
 mod pins;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_located;
+#[cfg(test)]
 mod tests_pack;
 mod writes;
 
 pub use dag::{CodecLinks, LinkError, LinkReader, walk};
+pub use located::{PackWriter, WrittenBlock};
 pub use pack::{FILE_MAGIC, PACK_DIR, PACK_LIMIT};
 pub use pins::{GcReport, PinMode, VerifyReport};
 
@@ -233,8 +243,9 @@ pub struct Store {
     links: Arc<dyn LinkReader>,
     /// Held shared by imports between their first block and their pin, exclusively by gc.
     gc_lock: RwLock<()>,
-    /// The one writer of pack files, only used inside a redb write transaction. Boxed: it is
-    /// large and seldom touched, and keeps `Store` small where it is held by value.
+    /// The owner of the packs' end: appends inside a redb write transaction, reservations
+    /// from any thread (see `pack.rs`). Boxed: it is large, and keeps `Store` small where it
+    /// is held by value.
     appender: Box<Mutex<Appender>>,
     /// Read handles of the pack files.
     readers: PackReaders,

@@ -11,17 +11,33 @@
 //! ([`scan`]) to check or rebuild the index, and lets `repo verify` check that the index points
 //! at the record it means.
 //!
-//! One [`Appender`] (behind a mutex in the store) writes; it is only used inside a redb write
-//! transaction, which redb hands out one at a time, so the mutex is never contended by two
-//! writers. Readers go through [`PackReaders`], a cache of read-only handles, and never take the
-//! appender's lock.
+//! One [`Appender`] (behind a mutex in the store) owns the end of the packs. Inside a redb
+//! write transaction (one at a time) it appends records through its buffer; and any thread may
+//! [`Appender::reserve`] room for a record of known length at the end, under the lock, then
+//! write the data there with `pwrite` without it ([`Reservation::write`]): the hashing workers
+//! of an import write their leaves this way, on several cores at once. Appends and
+//! reservations share one end, and the rollover to a new pack at [`PACK_LIMIT`]. Readers go
+//! through [`PackReaders`], a cache of read-only handles, and never take the appender's lock.
 //!
-//! Durability: [`Appender::sync`] writes out the buffer and `fdatasync`s every pack written
-//! since the last sync (and the directory when a pack was created), and the store calls it
-//! before the redb commit that indexes those bytes, so the index never points at bytes that are
-//! not on disk. Bytes past a pack's last indexed record (a crash between the two, or a write
-//! transaction dropped before commit) are garbage: [`Appender::rollback`] cuts them on drop,
-//! and the next open cuts what a crash left.
+//! A reservation's record *header* is written under the lock, before the reservation is
+//! handed out (and a buffered append is written out before a reservation is made past it), so
+//! every byte below a pack's end belongs to a record whose header is in the file: [`scan`] can
+//! always walk a pack, even where a reserved record's data never came (a worker's write that
+//! failed, or whose result was dropped). Such a record is garbage that no index entry names,
+//! between indexed records or at the tail.
+//!
+//! Durability: [`Appender::sync`] writes out the buffer and `fdatasync`s every pack appended to
+//! since the last sync (and the directory when a pack was created), and the store calls it,
+//! and `fdatasync`s the packs reserved records were written to, before the redb commit that
+//! indexes those bytes, so the index never points at bytes that are not on disk. A header
+//! written under the lock is durable once any later record of its pack is indexed (the sync
+//! for that record covers the whole file), so a crash leaves headerless bytes only past a
+//! pack's last indexed record. Bytes past it (a crash between the write and the commit, or a
+//! write transaction dropped before commit) are garbage: [`Appender::rollback`] cuts them on
+//! drop when no reservation was made since the transaction began (else it leaves them, as
+//! records others reserved may lie among them), and the next open cuts what a crash left.
+//! Garbage between indexed records stays until gc compacts the pack (its live bytes are less
+//! than its total).
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -150,16 +166,29 @@ pub struct ScannedRecord {
     pub len: u32,
 }
 
+/// What [`scan`] found in a pack.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PackScan {
+    /// The records, in order.
+    pub records: Vec<ScannedRecord>,
+    /// Bytes of zeros where a record header was expected, skipped: a reserved record whose
+    /// header never reached the disk (see the module documentation: only past the last
+    /// indexed record, but a scan does not rely on it).
+    pub zero_bytes: u64,
+}
+
 /// Reads the record headers of a pack from its start up to `end` (its indexed length), data
-/// skipped: the records in order, or why the pack's structure is broken at some offset.
-pub fn scan(file: &File, end: u64) -> Result<Vec<ScannedRecord>, String> {
+/// skipped, and zeros where a header should be skipped up to the next non-zero byte (no
+/// record starts with a zero): the records in order, or why the pack's structure is broken at
+/// some offset.
+pub fn scan(file: &File, end: u64) -> Result<PackScan, String> {
     let mut magic = [0u8; FILE_MAGIC.len()];
     file.read_exact_at(&mut magic, 0)
         .map_err(|e| format!("reading its file header: {e}"))?;
     if &magic != FILE_MAGIC {
         return Err("it does not start with the pack file magic".into());
     }
-    let mut records = Vec::new();
+    let mut found = PackScan::default();
     let mut at = FILE_HEADER_LEN;
     let mut header = [0u8; 2 + 255 + 4];
     while at < end {
@@ -169,9 +198,15 @@ pub fn scan(file: &File, end: u64) -> Result<Vec<ScannedRecord>, String> {
         let got = header.get_mut(..want).unwrap_or_default();
         file.read_exact_at(got, at)
             .map_err(|e| format!("reading the record header at {at}: {e}"))?;
+        if got.first() == Some(&0) {
+            let zeros = zeros_at(file, at, end)?;
+            found.zero_bytes += zeros;
+            at += zeros;
+            continue;
+        }
         let (key, len, hlen) = parse_header(got).map_err(|e| format!("at offset {at}: {e}"))?;
         let offset = at + hlen as u64;
-        records.push(ScannedRecord {
+        found.records.push(ScannedRecord {
             key: key.to_vec(),
             offset,
             len,
@@ -181,7 +216,26 @@ pub fn scan(file: &File, end: u64) -> Result<Vec<ScannedRecord>, String> {
     if at != end {
         return Err(format!("its last record runs past its end ({at} > {end})"));
     }
-    Ok(records)
+    Ok(found)
+}
+
+/// How many zero bytes the pack has from `at` on, up to `end` (at least one: `at` is zero).
+fn zeros_at(file: &File, at: u64, end: u64) -> Result<u64, String> {
+    let mut block = vec![0u8; 64 * 1024];
+    let mut from = at;
+    while from < end {
+        let want = block
+            .len()
+            .min(usize::try_from(end - from).unwrap_or(usize::MAX));
+        let got = block.get_mut(..want).unwrap_or_default();
+        file.read_exact_at(got, from)
+            .map_err(|e| format!("reading the zeros at {from}: {e}"))?;
+        match got.iter().position(|&b| b != 0) {
+            Some(i) => return Ok(from + i as u64 - at),
+            None => from += want as u64,
+        }
+    }
+    Ok(end - at)
 }
 
 /// Read-only handles to pack files, opened on first use and kept: a read is one `pread` on a
@@ -246,8 +300,9 @@ impl PackReaders {
 #[derive(Debug)]
 struct OpenPack {
     number: u32,
-    file: File,
-    /// Its length, counting bytes still in the buffer.
+    /// Shared with the reservations made in it, which write their data through it.
+    file: Arc<File>,
+    /// Its length, counting bytes still in the buffer and reserved records not yet written.
     len: u64,
     /// Whether bytes were written since its last `fdatasync`.
     unsynced: bool,
@@ -258,9 +313,65 @@ struct OpenPack {
 pub struct Mark {
     current: Option<(u32, u64)>,
     next_number: u32,
+    /// [`Appender::reserve`]s made before.
+    reservations: u64,
 }
 
-/// The one writer of pack files; see the module documentation.
+/// Room for one record at the end of a pack, its header already written: the data goes at
+/// [`Reservation::location`] with [`Reservation::write`], from any thread, without the
+/// appender's lock. Dropped unwritten, it is garbage (a header and zeros) that no index names.
+#[derive(Debug)]
+#[must_use = "a reservation dropped unwritten is garbage in the pack"]
+pub struct Reservation {
+    file: Arc<File>,
+    location: Location,
+}
+
+impl Reservation {
+    /// Where the data goes: pack number, offset, length.
+    pub fn location(&self) -> Location {
+        self.location
+    }
+
+    /// Writes the record's data (`pwrite`); `data` must be as long as reserved. Returns the
+    /// pack's handle (to `fdatasync` before the location is indexed) and the location.
+    pub fn write(self, data: &[u8]) -> std::io::Result<(Arc<File>, Location)> {
+        let (_, offset, len) = self.location;
+        if data.len() != len as usize {
+            return Err(invalid("the data is not as long as its reservation"));
+        }
+        self.file.write_all_at(data, offset)?;
+        Ok((self.file, self.location))
+    }
+}
+
+/// What [`Appender::take_unsynced`] hands over: packs and directory to sync.
+#[derive(Debug, Default)]
+pub struct Unsynced {
+    /// The packs written since their last `fdatasync`.
+    pub packs: Vec<(u32, Arc<File>)>,
+    /// The pack folder, when a pack was created since it was last synced.
+    pub dir: Option<PathBuf>,
+}
+
+impl Unsynced {
+    /// `fdatasync`s the packs and the folder; on a failure, the pack number it failed on
+    /// (`None`: the folder) and the error.
+    pub fn sync(&self) -> Result<(), (Option<u32>, std::io::Error)> {
+        for (number, file) in &self.packs {
+            file.sync_data().map_err(|e| (Some(*number), e))?;
+        }
+        if let Some(dir) = &self.dir {
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| (None, e))?;
+        }
+        Ok(())
+    }
+}
+
+/// The owner of the packs' end: appends, and reservations for other threads; see the module
+/// documentation.
 #[derive(Debug)]
 pub struct Appender {
     dir: PathBuf,
@@ -268,12 +379,17 @@ pub struct Appender {
     current: Option<OpenPack>,
     /// The number the next new pack gets.
     next_number: u32,
-    /// Bytes of the current pack not yet written.
+    /// Bytes of the current pack not yet written: always its last bytes, from `buf_at` on
+    /// (a reservation writes the buffer out first).
     buf: Vec<u8>,
+    /// The offset of the buffer's first byte in the current pack.
+    buf_at: u64,
     /// Packs passed from with bytes not yet synced (a batch may span packs).
-    unsynced: Vec<File>,
+    unsynced: Vec<(u32, Arc<File>)>,
     /// Whether a pack was created since the directory was last synced.
     dir_unsynced: bool,
+    /// Reservations made so far (a rollback only cuts when none was made since its mark).
+    reservations: u64,
 }
 
 impl Appender {
@@ -290,8 +406,10 @@ impl Appender {
             current: None,
             next_number,
             buf: Vec::with_capacity(WRITE_BUFFER),
+            buf_at: 0,
             unsynced: Vec::new(),
             dir_unsynced: false,
+            reservations: 0,
         };
         if let Some((number, len)) = current {
             appender.current = Some(appender.reopen(number, len)?);
@@ -300,13 +418,12 @@ impl Appender {
     }
 
     fn reopen(&self, number: u32, len: u64) -> std::io::Result<OpenPack> {
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .write(true)
             .open(self.dir.join(pack_name(number)))?;
-        file.seek(SeekFrom::Start(len))?;
         Ok(OpenPack {
             number,
-            file,
+            file: Arc::new(file),
             len,
             unsynced: false,
         })
@@ -328,13 +445,13 @@ impl Appender {
         Mark {
             current: self.current.as_ref().map(|p| (p.number, p.len)),
             next_number: self.next_number,
+            reservations: self.reservations,
         }
     }
 
-    /// Appends a record of `key` (multihash bytes) and `data`; returns where the data is.
-    pub fn append(&mut self, key: &[u8], data: &[u8]) -> std::io::Result<Location> {
-        let data_len = u32::try_from(data.len()).map_err(|_| invalid("block longer than 4 GiB"))?;
-        let record = record_len(key, data_len);
+    /// The pack a record of `record` bytes goes in: the current one, or a new one when there
+    /// is none or the record would take the current one past the limit.
+    fn pack_for(&mut self, record: u64) -> std::io::Result<&mut OpenPack> {
         let full = match &self.current {
             None => true,
             Some(p) => p.len > FILE_HEADER_LEN && p.len + record > self.limit,
@@ -342,17 +459,30 @@ impl Appender {
         if full {
             self.start_pack()?;
         }
+        self.current
+            .as_mut()
+            .ok_or_else(|| invalid("no pack open after starting one"))
+    }
+
+    /// Appends a record of `key` (multihash bytes) and `data`; returns where the data is.
+    pub fn append(&mut self, key: &[u8], data: &[u8]) -> std::io::Result<Location> {
+        let data_len = u32::try_from(data.len()).map_err(|_| invalid("block longer than 4 GiB"))?;
+        let record = record_len(key, data_len);
+        let pack_len = self.pack_for(record)?.len;
+        if self.buf.is_empty() {
+            self.buf_at = pack_len;
+        }
         let header_at = self.buf.len();
         write_header(key, data_len, &mut self.buf)?;
+        let offset = pack_len + (self.buf.len() - header_at) as u64;
         let pack = self
             .current
             .as_mut()
             .ok_or_else(|| invalid("no pack open after starting one"))?;
-        let offset = pack.len + (self.buf.len() - header_at) as u64;
         if self.buf.len() + data.len() <= WRITE_BUFFER {
             self.buf.extend_from_slice(data);
         } else {
-            let result = write_all_vectored(&mut pack.file, &self.buf, data);
+            let result = write_all_vectored(&pack.file, self.buf_at, &self.buf, data);
             self.buf.clear();
             if let Err(e) = result {
                 // What reached the file is unknown: start over in a new pack.
@@ -365,13 +495,36 @@ impl Appender {
         Ok((pack.number, offset, data_len))
     }
 
+    /// Reserves room at the end for a record of `key` (multihash bytes) and `data_len` bytes,
+    /// and writes its header; the data is the caller's to write, see [`Reservation`].
+    pub fn reserve(&mut self, key: &[u8], data_len: u32) -> std::io::Result<Reservation> {
+        let record = record_len(key, data_len);
+        let mut header = Vec::with_capacity(header_len(key.len()) as usize);
+        write_header(key, data_len, &mut header)?;
+        // Buffered records lie before the reservation: they go out first, so that the pack
+        // has no unwritten header below its end.
+        self.flush()?;
+        let pack = self.pack_for(record)?;
+        if let Err(e) = pack.file.write_all_at(&header, pack.len) {
+            // What reached the file is unknown: start over in a new pack.
+            self.current = None;
+            return Err(e);
+        }
+        let location = (pack.number, pack.len + header.len() as u64, data_len);
+        pack.len += record;
+        pack.unsynced = true;
+        let file = pack.file.clone();
+        self.reservations += 1;
+        Ok(Reservation { file, location })
+    }
+
     /// Writes out the buffer, so that readers of the files see every appended record.
     pub fn flush(&mut self) -> std::io::Result<()> {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let result = match &mut self.current {
-            Some(pack) => pack.file.write_all(&self.buf),
+        let result = match &self.current {
+            Some(pack) => pack.file.write_all_at(&self.buf, self.buf_at),
             None => Ok(()),
         };
         self.buf.clear();
@@ -381,24 +534,31 @@ impl Appender {
         result
     }
 
-    /// Makes everything appended so far durable: writes the buffer, `fdatasync`s the packs
-    /// written, and the directory if a pack was created.
-    pub fn sync(&mut self) -> std::io::Result<()> {
+    /// Writes out the buffer and hands over what must be synced to make everything appended
+    /// so far durable: the packs written since their last `fdatasync`, and whether the
+    /// directory needs one (a pack was created). The caller syncs them without the lock, so
+    /// reservations go on meanwhile; if that fails, it gives them back with
+    /// [`Appender::resync`].
+    pub fn take_unsynced(&mut self) -> std::io::Result<Unsynced> {
         self.flush()?;
-        for file in self.unsynced.drain(..) {
-            file.sync_data()?;
-        }
+        let mut packs: Vec<(u32, Arc<File>)> = self.unsynced.drain(..).collect();
         if let Some(pack) = &mut self.current
             && pack.unsynced
         {
-            pack.file.sync_data()?;
             pack.unsynced = false;
+            packs.push((pack.number, pack.file.clone()));
         }
-        if self.dir_unsynced {
-            File::open(&self.dir)?.sync_all()?;
-            self.dir_unsynced = false;
-        }
-        Ok(())
+        let dir = std::mem::take(&mut self.dir_unsynced);
+        Ok(Unsynced {
+            packs,
+            dir: dir.then(|| self.dir.clone()),
+        })
+    }
+
+    /// Takes back what a failed sync of [`Appender::take_unsynced`] left undone.
+    pub fn resync(&mut self, unsynced: Unsynced) {
+        self.dir_unsynced |= unsynced.dir.is_some();
+        self.unsynced.extend(unsynced.packs);
     }
 
     /// Ends the current pack and creates the next one.
@@ -407,7 +567,7 @@ impl Appender {
         if let Some(old) = self.current.take()
             && old.unsynced
         {
-            self.unsynced.push(old.file);
+            self.unsynced.push((old.number, old.file));
         }
         let number = self.next_number;
         let next = number
@@ -423,7 +583,7 @@ impl Appender {
         file.write_all(FILE_MAGIC)?;
         self.current = Some(OpenPack {
             number,
-            file,
+            file: Arc::new(file),
             len: FILE_HEADER_LEN,
             unsynced: true,
         });
@@ -434,7 +594,20 @@ impl Appender {
     /// pack that was current back to its length then. Returns the packs deleted or cut (their
     /// cached read handles are stale). On a failure the appender starts a new pack next time,
     /// and what is left is garbage the next open removes.
+    ///
+    /// When records were reserved since `mark`, some may be another import's, still to be
+    /// indexed: then only the buffer (past every reservation) is dropped, and the bytes
+    /// written since stay, garbage for gc's compaction or the next open.
     pub fn rollback(&mut self, mark: Mark) -> Vec<u32> {
+        if self.reservations != mark.reservations {
+            if let Some(pack) = &mut self.current
+                && !self.buf.is_empty()
+            {
+                pack.len = self.buf_at;
+            }
+            self.buf.clear();
+            return Vec::new();
+        }
         self.buf.clear();
         self.unsynced.clear();
         let mut touched = Vec::new();
@@ -469,9 +642,12 @@ impl Appender {
     }
 }
 
-/// `write_all` of `head` then `tail` with `writev`: one system call for a block and the
-/// record header (and smaller records) before it, without copying the block.
-fn write_all_vectored(file: &mut File, head: &[u8], tail: &[u8]) -> std::io::Result<()> {
+/// `write_all` of `head` then `tail` at `at` with `writev`: one system call for a block and
+/// the record header (and smaller records) before it, without copying the block. Moves the
+/// file's cursor, which only the appender uses (reservations write with `pwrite`).
+fn write_all_vectored(file: &File, at: u64, head: &[u8], tail: &[u8]) -> std::io::Result<()> {
+    let mut file = file;
+    file.seek(SeekFrom::Start(at))?;
     let mut slices = [IoSlice::new(head), IoSlice::new(tail)];
     let mut slices: &mut [IoSlice<'_>] = &mut slices;
     IoSlice::advance_slices(&mut slices, 0);

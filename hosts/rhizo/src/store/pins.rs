@@ -279,10 +279,11 @@ impl Store {
             .iter()?
             .map(|e| e.map(|(k, v)| (k.value(), v.value())))
             .collect::<Result<_, _>>()?;
-        let files = check_pack_files(&self.readers, &rows, &mut report);
+        let (files, scanned) = check_pack_files(&self.readers, &rows, &mut report);
         let blocks = txn.open_table(INDEX)?;
         let mut bytes = 0u64;
         let mut live: BTreeMap<u32, u64> = BTreeMap::new();
+        let mut indexed: BTreeMap<u32, usize> = BTreeMap::new();
         let mut unreadable: BTreeMap<u32, u64> = BTreeMap::new();
         let mut record = Vec::new();
         for entry in blocks.iter()? {
@@ -292,6 +293,7 @@ impl Store {
             report.blocks_checked += 1;
             bytes += u64::from(len);
             *live.entry(pack).or_default() += pack::record_len(key, len);
+            *indexed.entry(pack).or_default() += 1;
             let Some(file) = files.get(&pack) else {
                 *unreadable.entry(pack).or_default() += 1;
                 continue;
@@ -311,6 +313,17 @@ impl Store {
             if found != row_live {
                 report.problems.push(format!(
                     "pack {} holds {found} live bytes, its row in `packs` says {row_live}",
+                    pack::pack_name(pack)
+                ));
+            }
+        }
+        for (pack, (records, zeros)) in scanned {
+            let unindexed = records.saturating_sub(indexed.get(&pack).copied().unwrap_or(0));
+            if unindexed > 0 || zeros > 0 {
+                report.orphans.push(format!(
+                    "pack {} holds {unindexed} records and {zeros} zero bytes no index entry \
+                     names (blocks gc removed, or writes whose index commit never came): \
+                     harmless, gc compacts the pack once they outweigh its live records",
                     pack::pack_name(pack)
                 ));
             }
@@ -384,15 +397,20 @@ impl Store {
     }
 }
 
+/// Per pack scanned: its records and zero bytes up to its indexed length.
+type PackScans = BTreeMap<u32, (usize, u64)>;
+
 /// Opens every pack the `packs` table names (the handles keep them readable through the
 /// verify, even if gc deletes one meanwhile), checks their lengths and structure, and notes
-/// pack files nothing names. Returns the handles of the packs that could be opened.
+/// pack files nothing names. Returns the handles of the packs that could be opened, and for
+/// each pack scanned up to its indexed length, its records and zero bytes.
 fn check_pack_files(
     readers: &PackReaders,
     rows: &BTreeMap<u32, (u64, u64)>,
     report: &mut VerifyReport,
-) -> HashMap<u32, Arc<File>> {
+) -> (HashMap<u32, Arc<File>>, PackScans) {
     let mut files = HashMap::new();
+    let mut scanned = BTreeMap::new();
     for (&number, &(_, total)) in rows {
         let name = pack::pack_name(number);
         let file = match readers.file(number) {
@@ -412,15 +430,20 @@ fn check_pack_files(
             Ok(len) if len < total => report.problems.push(format!(
                 "pack {name} is {len} bytes long, but indexed up to {total}: it was cut"
             )),
-            Ok(len) if len > total => report.orphans.push(format!(
-                "pack {name} has {} orphan bytes past its last indexed record",
-                len - total
-            )),
-            Ok(_) => {
-                if let Err(why) = pack::scan(&file, total) {
-                    report
+            Ok(len) => {
+                if len > total {
+                    report.orphans.push(format!(
+                        "pack {name} has {} orphan bytes past its last indexed record",
+                        len - total
+                    ));
+                }
+                match pack::scan(&file, total) {
+                    Ok(scan) => {
+                        scanned.insert(number, (scan.records.len(), scan.zero_bytes));
+                    }
+                    Err(why) => report
                         .problems
-                        .push(format!("pack {name} is broken: {why}"));
+                        .push(format!("pack {name} is broken: {why}")),
                 }
             }
             Err(e) => report.problems.push(format!("pack {name}: {e}")),
@@ -441,7 +464,7 @@ fn check_pack_files(
             }
         }
     }
-    files
+    (files, scanned)
 }
 
 /// Reads the record of the block keyed `key` whose data is at `offset` (header and data in

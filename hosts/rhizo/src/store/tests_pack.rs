@@ -407,7 +407,7 @@ fn scan_lists_every_record_of_a_pack() {
         .unwrap();
     let file = std::fs::File::open(store.readers.path(number)).unwrap();
     let len = file.metadata().unwrap().len();
-    let records = pack::scan(&file, len).unwrap();
+    let records = pack::scan(&file, len).unwrap().records;
     assert_eq!(records.len(), 5);
     for (record, d) in records.iter().zip(&datas) {
         assert_eq!(record.key, block_key(raw(d).cid()));

@@ -7,6 +7,8 @@ use redb::{ReadableTable, WriteTransaction};
 use rhizo_core::block::Block;
 use rhizo_core::cid::{Cid, codec};
 use std::collections::BTreeMap;
+use std::fs::File;
+use std::sync::Arc;
 
 /// In an index value's length: set when the block, put as dag-pb, has no links.
 const DAG_PB_LEAF: u32 = 1 << 31;
@@ -61,8 +63,9 @@ pub(super) fn is_dag_pb_leaf(
 }
 
 /// The pack side of a write transaction: appends through the store's appender, remembers
-/// what it added to which pack, makes it durable and records it in `packs` at commit, and
-/// cuts it off again when dropped uncommitted.
+/// what it added to which pack (appended, or written by another thread into a reservation and
+/// indexed here), makes it durable and records it in `packs` at commit, and cuts it off again
+/// when dropped uncommitted (see [`pack::Appender::rollback`]).
 pub(super) struct PackWrites<'s> {
     store: &'s Store,
     /// The appender's position when the transaction began.
@@ -71,6 +74,9 @@ pub(super) struct PackWrites<'s> {
     touched: BTreeMap<u32, (u64, u64)>,
     /// Whether the appender was used (and so must be synced, or rolled back).
     used: bool,
+    /// The packs that records written into reservations and indexed here are in: synced at
+    /// commit, as the appender's sync may have run before those writes.
+    written: BTreeMap<u32, Arc<File>>,
     committed: bool,
 }
 
@@ -81,6 +87,7 @@ impl<'s> PackWrites<'s> {
             mark: store.appender().mark(),
             touched: BTreeMap::new(),
             used: false,
+            written: BTreeMap::new(),
             committed: false,
         }
     }
@@ -93,11 +100,24 @@ impl<'s> PackWrites<'s> {
             self.store
                 .pack_error(appender.current_number().unwrap_or(0), e)
         })?;
-        let (pack, offset, len) = location;
+        self.note(key, location);
+        Ok(location)
+    }
+
+    /// Counts a record of `key` at `location` as added to its pack.
+    fn note(&mut self, key: &[u8], (pack, offset, len): Location) {
         let entry = self.touched.entry(pack).or_insert((0, 0));
         entry.0 += pack::record_len(key, len);
         entry.1 = entry.1.max(offset + u64::from(len));
-        Ok(location)
+    }
+
+    /// Takes a record written into a reservation (its write returned) as added in this
+    /// transaction: its pack is synced at commit.
+    pub fn note_written(&mut self, key: &[u8], location: Location, file: &Arc<File>) {
+        self.note(key, location);
+        self.written
+            .entry(location.0)
+            .or_insert_with(|| file.clone());
     }
 
     /// Ends the current pack and starts a new one (compaction empties the current pack).
@@ -121,8 +141,27 @@ impl<'s> PackWrites<'s> {
 
     /// Makes the appended bytes durable, records them in `packs`, then commits `txn`.
     pub fn commit(mut self, txn: WriteTransaction) -> Result<(), StoreError> {
-        if self.used {
-            self.store.appender().sync().map_err(StoreError::Io)?;
+        if self.used || !self.written.is_empty() {
+            // Also for written records alone: a reservation may have created a pack, whose
+            // directory entry must be made durable. The syncs run without the appender's
+            // lock, so that workers reserve and write on meanwhile.
+            let mut unsynced = self
+                .store
+                .appender()
+                .take_unsynced()
+                .map_err(StoreError::Io)?;
+            for (number, file) in &self.written {
+                if !unsynced.packs.iter().any(|(n, _)| n == number) {
+                    unsynced.packs.push((*number, file.clone()));
+                }
+            }
+            if let Err((number, error)) = unsynced.sync() {
+                self.store.appender().resync(unsynced);
+                return Err(match number {
+                    Some(number) => self.store.pack_error(number, error),
+                    None => StoreError::Io(error),
+                });
+            }
             let mut packs = txn.open_table(PACKS)?;
             for (&number, &(added, end)) in &self.touched {
                 let (live, total) = packs
