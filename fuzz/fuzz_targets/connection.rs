@@ -25,6 +25,12 @@ enum Op {
         to_b: bool,
         max: u16,
     },
+    /// Deliver up to `max` bytes through `receive_buffer` + `handle_received` where the
+    /// connection offers its buffer (as the drivers read the socket), else as `Deliver`.
+    DeliverDirect {
+        to_b: bool,
+        max: u16,
+    },
     /// XOR a byte in flight.
     Corrupt {
         to_b: bool,
@@ -218,6 +224,37 @@ fuzz_target!(|input: (bool, Vec<Op>)| {
             side.drain(now);
         }
         match op {
+            Op::DeliverDirect { to_b: dir, max } => {
+                let (side, wire) = if dir {
+                    (&mut b, &mut to_b)
+                } else {
+                    (&mut a, &mut to_a)
+                };
+                let take = wire.len().min(usize::from(max) + 1);
+                let result = match side.conn.receive_buffer() {
+                    Some(room) => {
+                        let n = room.len().min(take);
+                        room[..n].copy_from_slice(&wire[..n]);
+                        side.conn.handle_received(now, n).map(|()| n)
+                    }
+                    None => side.conn.handle_input(now, &wire[..take]),
+                };
+                match result {
+                    Ok(used) => {
+                        assert!(used <= take);
+                        wire.drain(..used);
+                    }
+                    Err(_) => {
+                        side.failed = true;
+                        wire.clear();
+                    }
+                }
+                if side.failed {
+                    assert!(side.conn.is_closed());
+                    assert!(side.conn.receive_buffer().is_none());
+                }
+                side.drain(now);
+            }
             Op::Deliver { to_b: dir, max } => {
                 let (side, wire) = if dir {
                     (&mut b, &mut to_b)
