@@ -44,6 +44,9 @@ use std::time::Duration;
 /// batches, 1.9 / 2.0 s with 32 MiB, 1.6 / 1.9 s with 64 MiB. On tmpfs a commit costs
 /// little either way.
 pub const BATCH_BYTES: usize = 64 << 20;
+/// Bytes the workers write between early flushes of the packs: the disk writes a batch back
+/// while the next bytes are hashed, rather than all at once in the batch's commit.
+pub const WRITEBACK_BYTES: usize = 8 << 20;
 /// The exporter's stack: DAGs up to this deep (a kubo file needs 4 levels up to 1.3 TB).
 const DEPTH: usize = 16;
 
@@ -100,6 +103,10 @@ pub struct Import<'s> {
     tree: Option<DirectoryBuilder>,
     single: Option<(String, ImportedNode)>,
     entries: Vec<AddedEntry>,
+    /// The early flush of the packs (see [`WRITEBACK_BYTES`]), at most one at a time.
+    writeback: Option<std::thread::JoinHandle<()>>,
+    /// Bytes written by the workers since the last early flush began.
+    unflushed: usize,
     _gc: RwLockReadGuard<'s, ()>,
 }
 
@@ -119,6 +126,8 @@ impl<'s> Import<'s> {
             store,
             batch: None,
             batch_bytes: 0,
+            writeback: None,
+            unflushed: 0,
             config,
             pin,
             tree: None,
@@ -142,7 +151,16 @@ impl<'s> Import<'s> {
             None => self.batch.insert(self.store.batch()?),
         };
         match written {
-            Some(written) => batch.insert_written(written)?,
+            Some(written) => {
+                self.unflushed += block.data().len();
+                let idle = self.writeback.as_ref().is_none_or(|w| w.is_finished());
+                if self.unflushed >= WRITEBACK_BYTES && idle {
+                    self.unflushed = 0;
+                    // Without a thread the commit simply flushes everything itself.
+                    self.writeback = written.start_writeback().ok();
+                }
+                batch.insert_written(written)?
+            }
             None => batch.insert(block)?,
         };
         self.batch_bytes += block.data().len();
