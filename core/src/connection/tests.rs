@@ -280,14 +280,9 @@ fn identify_round_trip() {
     .unwrap();
 }
 
-#[test]
-fn perf_moves_exact_byte_counts() {
-    let mut p = pair_with(dialer(), listener(), PipeConfig::default());
-    p.drive_until(10_000, established).unwrap();
-    let params = crate::perf::PerfParams {
-        upload: 3 << 20,
-        download: 5 << 20,
-    };
+/// Runs a perf from `a` to `b` and returns its result.
+fn run_perf(p: &mut Pair<Node, Node>, upload: u64, download: u64) -> crate::perf::PerfResult {
+    let params = crate::perf::PerfParams { upload, download };
     p.a.conn.perf(p.now, params).unwrap();
     p.drive_until(1_000_000, |p| {
         p.a.events
@@ -298,8 +293,16 @@ fn perf_moves_exact_byte_counts() {
     let Some(ConnectionEvent::PerfDone(result)) =
         p.a.take(|e| matches!(e, ConnectionEvent::PerfDone(_)))
     else {
-        unreachable!()
+        unreachable!("waited for it")
     };
+    result
+}
+
+#[test]
+fn perf_moves_exact_byte_counts() {
+    let mut p = pair_with(dialer(), listener(), PipeConfig::default());
+    p.drive_until(10_000, established).unwrap();
+    let result = run_perf(&mut p, 3 << 20, 5 << 20);
     assert_eq!(result.uploaded, 3 << 20);
     assert_eq!(result.downloaded, 5 << 20);
     // Noise and yamux overhead: a few frames' worth on top of the payload.
@@ -354,22 +357,7 @@ fn reading_into_the_receive_buffer_delivers_the_same_bytes() {
         .unwrap();
         assert!(got == data, "the bytes differ (chunk {chunk})");
         // And perf both ways (its handlers take data straight from the opened frames).
-        let params = crate::perf::PerfParams {
-            upload: 2 << 20,
-            download: 2 << 20,
-        };
-        p.a.conn.perf(p.now, params).unwrap();
-        p.drive_until(1_000_000, |p| {
-            p.a.events
-                .iter()
-                .any(|e| matches!(e, ConnectionEvent::PerfDone(_)))
-        })
-        .unwrap();
-        let Some(ConnectionEvent::PerfDone(result)) =
-            p.a.take(|e| matches!(e, ConnectionEvent::PerfDone(_)))
-        else {
-            unreachable!()
-        };
+        let result = run_perf(&mut p, 2 << 20, 2 << 20);
         assert_eq!((result.uploaded, result.downloaded), (2 << 20, 2 << 20));
         // Most bytes went the direct way once the buffers had grown to a whole frame.
         assert!(

@@ -330,17 +330,7 @@ impl<S: YamuxStorage> YamuxSession<S> {
         let index = self.app_stream(id)?;
         let tx_limit = self.tx_limit();
         let budget = self.budget();
-        let slot = &mut self.streams.as_mut_slice()[index];
-        if slot.dead {
-            return Err(StreamError::Reset);
-        }
-        if slot.fin_requested {
-            return Err(StreamError::WriteClosed);
-        }
-        if !slot.accepted {
-            slot.accepted = true;
-            slot.ack_to_send = true;
-        }
+        let slot = open_for_writing(&mut self.streams.as_mut_slice()[index])?;
         if slot.tx_zeros > 0 {
             // Bytes never overtake queued zeros: wait until those are sent.
             slot.want_writable = true;
@@ -413,17 +403,7 @@ impl<S: YamuxStorage> YamuxSession<S> {
         let index = self.app_stream(id)?;
         let tx_limit = self.tx_limit();
         let budget = self.budget();
-        let slot = &mut self.streams.as_mut_slice()[index];
-        if slot.dead {
-            return Err(StreamError::Reset);
-        }
-        if slot.fin_requested {
-            return Err(StreamError::WriteClosed);
-        }
-        if !slot.accepted {
-            slot.accepted = true;
-            slot.ack_to_send = true;
-        }
+        let slot = open_for_writing(&mut self.streams.as_mut_slice()[index])?;
         if slot.tx_zeros > 0 {
             // Bytes never overtake queued zeros: wait until those are sent.
             slot.want_writable = true;
@@ -453,17 +433,7 @@ impl<S: YamuxStorage> YamuxSession<S> {
     pub fn write_zeros(&mut self, id: StreamId, n: u64) -> Result<u64, StreamError> {
         let room = self.writable_len(id) as u64;
         let index = self.app_stream(id)?;
-        let slot = &mut self.streams.as_mut_slice()[index];
-        if slot.dead {
-            return Err(StreamError::Reset);
-        }
-        if slot.fin_requested {
-            return Err(StreamError::WriteClosed);
-        }
-        if !slot.accepted {
-            slot.accepted = true;
-            slot.ack_to_send = true;
-        }
+        let slot = open_for_writing(&mut self.streams.as_mut_slice()[index])?;
         let taken = n.min(room);
         if taken < n {
             slot.want_writable = true;
@@ -798,6 +768,24 @@ impl<S: YamuxStorage> YamuxSession<S> {
         self.transmit_cursor = index;
         written
     }
+}
+
+/// The slot of a stream the application writes to: refused once reset or closed for writing;
+/// a write accepts an inbound stream the application had not accepted yet.
+fn open_for_writing<Rx, Tx>(
+    slot: &mut super::stream::StreamSlot<Rx, Tx>,
+) -> Result<&mut super::stream::StreamSlot<Rx, Tx>, StreamError> {
+    if slot.dead {
+        return Err(StreamError::Reset);
+    }
+    if slot.fin_requested {
+        return Err(StreamError::WriteClosed);
+    }
+    if !slot.accepted {
+        slot.accepted = true;
+        slot.ack_to_send = true;
+    }
+    Ok(slot)
 }
 
 /// Grows `ring` so it can take `wanted` more bytes, within `limit` total capacity and
