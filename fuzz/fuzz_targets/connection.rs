@@ -20,16 +20,13 @@ const PROTO: &str = "/fuzz/1.0.0";
 
 #[derive(Arbitrary, Debug)]
 enum Op {
-    /// Deliver up to `max` bytes in flight to one side.
+    /// Deliver up to `max` bytes in flight to one side: through `handle_input`, or when
+    /// `direct`, through `receive_buffer` + `handle_received` where the connection offers its
+    /// buffer (as the drivers read the socket).
     Deliver {
         to_b: bool,
         max: u16,
-    },
-    /// Deliver up to `max` bytes through `receive_buffer` + `handle_received` where the
-    /// connection offers its buffer (as the drivers read the socket), else as `Deliver`.
-    DeliverDirect {
-        to_b: bool,
-        max: u16,
+        direct: bool,
     },
     /// XOR a byte in flight.
     Corrupt {
@@ -224,14 +221,18 @@ fuzz_target!(|input: (bool, Vec<Op>)| {
             side.drain(now);
         }
         match op {
-            Op::DeliverDirect { to_b: dir, max } => {
+            Op::Deliver {
+                to_b: dir,
+                max,
+                direct,
+            } => {
                 let (side, wire) = if dir {
                     (&mut b, &mut to_b)
                 } else {
                     (&mut a, &mut to_a)
                 };
                 let take = wire.len().min(usize::from(max) + 1);
-                let result = match side.conn.receive_buffer() {
+                let result = match side.conn.receive_buffer().filter(|_| direct) {
                     Some(room) => {
                         let n = room.len().min(take);
                         room[..n].copy_from_slice(&wire[..n]);
@@ -252,28 +253,6 @@ fuzz_target!(|input: (bool, Vec<Op>)| {
                 if side.failed {
                     assert!(side.conn.is_closed());
                     assert!(side.conn.receive_buffer().is_none());
-                }
-                side.drain(now);
-            }
-            Op::Deliver { to_b: dir, max } => {
-                let (side, wire) = if dir {
-                    (&mut b, &mut to_b)
-                } else {
-                    (&mut a, &mut to_a)
-                };
-                let take = wire.len().min(usize::from(max) + 1);
-                match side.conn.handle_input(now, &wire[..take]) {
-                    Ok(used) => {
-                        assert!(used <= take);
-                        wire.drain(..used);
-                    }
-                    Err(_) => {
-                        side.failed = true;
-                        wire.clear();
-                    }
-                }
-                if side.failed {
-                    assert!(side.conn.is_closed());
                     assert!(
                         side.conn.handle_input(now, b"more").is_err()
                             || side.conn.error().is_none()
